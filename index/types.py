@@ -1,0 +1,141 @@
+"""Values that cross from the engine to its front ends. All frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Retriever = Literal["hybrid", "dense", "lexical"]
+RETRIEVERS: tuple[Retriever, ...] = ("hybrid", "dense", "lexical")
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """A section heading: where it starts in the document text and how deep it sits."""
+
+    start: int
+    level: int
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A window of whole sentences inside one section of one document.
+
+    ``text == document_text[start:end]``; ``sentences`` are absolute ``(start, end)``
+    offsets of the sentences it holds, so a quote can be cut from the chunk alone.
+    """
+
+    document: str
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    section: tuple[str, ...]
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+    page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A verbatim quote with everything needed to cite it.
+
+    ``text`` is exactly ``document_text[start:end]`` of ``document``; lines are 1-based
+    and inclusive.
+    """
+
+    document: str
+    title: str
+    section: tuple[str, ...]
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    text: str
+    score: float
+    relevance: float
+    page: int | None = None
+    source_url: str | None = None
+
+    @property
+    def citation(self) -> str:
+        """``file › Section › Sub, lines a–b`` (and the page for PDFs)."""
+        place = " › ".join((self.document, *self.section))
+        lines = (
+            f"line {self.line_start}"
+            if self.line_start == self.line_end
+            else f"lines {self.line_start}–{self.line_end}"
+        )
+        page = f"page {self.page}, " if self.page is not None else ""
+        return f"{place}, {page}{lines}"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRef:
+    """A section offered as a suggestion when the engine abstains."""
+
+    document: str
+    section: tuple[str, ...]
+    line_start: int
+    relevance: float
+
+    @property
+    def label(self) -> str:
+        return " › ".join((self.document, *self.section)) + f" (line {self.line_start})"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The engine's reply to one question: quotes, or an abstention with suggestions."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    abstained: bool
+    suggestions: tuple[SectionRef, ...] = ()
+    retriever: Retriever = "hybrid"
+    index_built_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    """One indexed document as listed by ``/sources`` and ``verbatim sources``."""
+
+    path: str
+    title: str
+    chunks: int
+    indexed_at: str
+    sha256: str
+    sections: tuple[tuple[str, ...], ...] = ()
+    source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """What a (re)index did."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
+    chunks: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    index_dir: str = ""
+    built_at: str = ""
+    rebuilt: bool = field(default=False)
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"{self.chunks} chunks ({self.embedded_chunks} embedded) in {self.seconds:.1f} s"
+        )
