@@ -1,0 +1,50 @@
+"""Verbatim's quote engine: documents in, verbatim cited passages out.
+
+A library with no knowledge of Discord. Typical use::
+
+    from index import Engine, EngineConfig, SentenceTransformerEmbedder, build_index
+
+    config = EngineConfig(documents_dir=Path("docs"))
+    embedder = SentenceTransformerEmbedder(config.model)
+    build_index(config, embedder)
+    answer = Engine.load(config, embedder).ask("What did the DoD demand?")
+"""
+
+from index.build import build_index
+from index.chunking import ChunkingParams, chunk_document
+from index.config import DEFAULT_THRESHOLD, EngineConfig
+from index.documents import Document, load_documents, parse_document
+from index.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from index.engine import Engine
+from index.errors import (
+    CorruptIndexError,
+    DocumentNotFoundError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InvalidQuestionError,
+    ModelLoadError,
+    NoDocumentsError,
+    ReindexInProgressError,
+    VerbatimError,
+)
+from index.sentences import split_sentences
+from index.types import (
+    RETRIEVERS,
+    Answer,
+    BuildReport,
+    Chunk,
+    DocumentInfo,
+    Passage,
+    Retriever,
+    SectionRef,
+    SkippedFile,
+)
+
+__all__ = [
+    "DEFAULT_MODEL", "DEFAULT_THRESHOLD", "RETRIEVERS", "Answer", "BuildReport", "Chunk", "ChunkingParams",
+    "CorruptIndexError", "Document", "DocumentInfo", "DocumentNotFoundError", "Embedder", "Engine",
+    "EngineConfig", "IndexMismatchError", "IndexNotFoundError", "InvalidQuestionError", "ModelLoadError",
+    "NoDocumentsError", "Passage", "ReindexInProgressError", "Retriever", "SectionRef",
+    "SentenceTransformerEmbedder", "SkippedFile", "VerbatimError", "build_index", "chunk_document",
+    "load_documents", "parse_document", "split_sentences",
+]

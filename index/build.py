@@ -1,0 +1,232 @@
+"""Building and incrementally updating the index on disk.
+
+Only new or changed documents (by content hash) are parsed and embedded again; chunks
+and vectors of unchanged ones are carried over from the live build; deleted ones are
+dropped. Nothing replaces the live build until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from index.chunking import chunk_document
+from index.config import EngineConfig
+from index.dense import build_dense_index, describe, save_dense_index
+from index.documents import DocumentSkipped, discover, parse_document, read_bytes
+from index.embedding import Embedder
+from index.errors import NoDocumentsError, VerbatimError
+from index.lexical import LexicalIndex
+from index.store import (
+    DocumentRecord,
+    IndexDirectory,
+    read_chunks,
+    read_manifest,
+    read_vectors,
+    write_chunks,
+    write_manifest,
+    write_vectors,
+)
+from index.types import BuildReport, Chunk, SkippedFile
+
+log = logging.getLogger(__name__)
+
+# progress(stage, done, total): stages are "reading" and "embedding".
+Progress = Callable[[str, int, int], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("verbatim", "sentence-transformers", "faiss-cpu", "bm25s", "numpy", "torch"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def embedding_input(chunk: Chunk, title: str) -> str:
+    """What the model reads for a chunk: its heading path (or the document title) as
+    context, then its text. The stored, quotable text is the chunk's own."""
+    context = " › ".join(chunk.section) if chunk.section else title
+    return f"{context}\n{chunk.text}"
+
+
+@dataclass
+class _Previous:
+    records: dict[str, DocumentRecord]
+    chunks_by_document: dict[str, list[int]]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Embedder) -> _Previous | None:
+    """The live build, if it can be reused: same model and chunking, and intact."""
+    if not directory.exists():
+        return None
+    try:
+        build = directory.current_build()
+        manifest = read_manifest(build, expected_model=embedder.name)
+        if manifest.chunking != _chunking_dict(config):
+            log.info("chunking_changed_full_rebuild")
+            return None
+        chunks = read_chunks(build)
+        vectors = read_vectors(build)
+    except VerbatimError as exc:
+        log.warning("previous_index_unusable", extra={"reason": str(exc)})
+        return None
+    by_document: dict[str, list[int]] = {}
+    for i, chunk in enumerate(chunks):
+        by_document.setdefault(chunk.document, []).append(i)
+    return _Previous(manifest.documents, by_document, chunks, vectors)
+
+
+def _chunking_dict(config: EngineConfig) -> dict[str, int]:
+    return {"max_chars": config.chunking.max_chars, "overlap": config.chunking.overlap}
+
+
+def build_index(
+    config: EngineConfig,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Bring the index in ``config.index_dir`` up to date with ``config.documents_dir``."""
+    started = time.perf_counter()
+    root = Path(config.documents_dir)
+    if not root.is_dir():
+        raise NoDocumentsError(
+            f"The documents folder {root} does not exist.", hint="Set VERBATIM_DOCS_DIR or pass a folder."
+        )
+    directory = IndexDirectory(Path(config.index_dir))
+    with directory.write_lock():
+        previous = None if rebuild else _load_previous(directory, config, embedder)
+        candidates, skipped = discover(root)
+        skipped = list(skipped)
+        report_sets: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": []}
+        chunks: list[Chunk] = []
+        reused_rows: list[int] = []  # previous vector row for each reused chunk, or -1
+        records: dict[str, DocumentRecord] = {}
+        titles: dict[str, str] = {}
+        built_at = _now()
+        for n, candidate in enumerate(candidates, 1):
+            if progress:
+                progress("reading", n, len(candidates))
+            try:
+                data = read_bytes(candidate, config.max_document_bytes)
+                digest = hashlib.sha256(data).hexdigest()
+                old = previous.records.get(candidate.relative) if previous else None
+                if previous is not None and old is not None and old.sha256 == digest:
+                    rows = previous.chunks_by_document.get(candidate.relative, [])
+                    chunks.extend(previous.chunks[r] for r in rows)
+                    reused_rows.extend(rows)
+                    records[candidate.relative] = old
+                    titles[candidate.relative] = old.title
+                    report_sets["unchanged"].append(candidate.relative)
+                    continue
+                document = parse_document(candidate.relative, data)
+                document_chunks = chunk_document(document, config.chunking)
+                if not document_chunks:
+                    raise DocumentSkipped("no text in it")
+            except DocumentSkipped as exc:
+                skipped.append(SkippedFile(candidate.relative, str(exc)))
+                continue
+            except Exception as exc:  # one broken file never stops a build
+                log.warning("document_failed", extra={"document": candidate.relative}, exc_info=True)
+                skipped.append(SkippedFile(candidate.relative, f"could not be parsed ({type(exc).__name__}: {exc})"))
+                continue
+            chunks.extend(document_chunks)
+            reused_rows.extend([-1] * len(document_chunks))
+            records[candidate.relative] = DocumentRecord(
+                path=candidate.relative,
+                sha256=digest,
+                title=document.title,
+                indexed_at=built_at,
+                chunks=len(document_chunks),
+                source_url=document.source_url,
+            )
+            titles[candidate.relative] = document.title
+            report_sets["added" if old is None else "changed"].append(candidate.relative)
+        for item in skipped:
+            log.warning("document_skipped", extra={"document": item.path, "reason": item.reason})
+        if not chunks:
+            raise NoDocumentsError(
+                f"Nothing to index in {root}: no readable .md, .txt, .rst, .html or .pdf files.",
+                hint="Add documents there, or point VERBATIM_DOCS_DIR at your documents.",
+            )
+        removed = sorted(set(previous.records) - set(records)) if previous else []
+        vectors = _vectors_for(chunks, reused_rows, previous, embedder, titles, config.batch_size, progress)
+        with directory.new_build() as folder:
+            write_chunks(folder, chunks)
+            write_vectors(folder, vectors)
+            dense = build_dense_index(vectors)
+            save_dense_index(dense, folder / "dense.faiss")
+            LexicalIndex.build([c.text for c in chunks]).save(folder / "lexical")
+            write_manifest(
+                folder,
+                {
+                    "model": embedder.name,
+                    "dimension": int(vectors.shape[1]),
+                    "chunking": _chunking_dict(config),
+                    "versions": library_versions(),
+                    "built_at": built_at,
+                    "documents": records,
+                    "dense_index": describe(dense),
+                },
+            )
+    report = BuildReport(
+        added=tuple(report_sets["added"]),
+        changed=tuple(report_sets["changed"]),
+        removed=tuple(removed),
+        unchanged=tuple(report_sets["unchanged"]),
+        skipped=tuple(skipped),
+        chunks=len(chunks),
+        embedded_chunks=sum(1 for r in reused_rows if r < 0),
+        seconds=time.perf_counter() - started,
+        index_dir=str(config.index_dir),
+        built_at=built_at,
+        rebuilt=previous is None,
+    )
+    log.info("index_built", extra={"summary": report.summary})
+    return report
+
+
+def _vectors_for(
+    chunks: list[Chunk],
+    reused_rows: list[int],
+    previous: _Previous | None,
+    embedder: Embedder,
+    titles: dict[str, str],
+    batch_size: int,
+    progress: Progress | None,
+) -> np.ndarray:
+    todo = [i for i, row in enumerate(reused_rows) if row < 0]
+    dimension = previous.vectors.shape[1] if previous is not None else embedder.dimension
+    vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
+    if previous is not None:
+        kept = [i for i, row in enumerate(reused_rows) if row >= 0]
+        if kept:
+            vectors[kept] = previous.vectors[[reused_rows[i] for i in kept]]
+    step = max(batch_size * 8, 1)
+    for done in range(0, len(todo), step):
+        batch = todo[done : done + step]
+        texts = [embedding_input(chunks[i], titles[chunks[i].document]) for i in batch]
+        vectors[batch] = embedder.embed_documents(texts, batch_size=batch_size)
+        if progress:
+            progress("embedding", done + len(batch), len(todo))
+    if progress and not todo:
+        progress("embedding", 0, 0)
+    return vectors

@@ -1,0 +1,35 @@
+"""The engine's configuration: a plain value, filled in by whichever front end runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.chunking import ChunkingParams
+from index.documents import DEFAULT_MAX_DOCUMENT_BYTES
+from index.embedding import DEFAULT_MODEL
+from index.types import Retriever
+
+# Chosen on the question sets (README, "Answer quality"): the dense cosine similarity
+# below which the best passage is judged not to answer the question.
+DEFAULT_THRESHOLD = 0.20
+# For lexical-only retrieval, which has no cosine: the share of the question's
+# (IDF-weighted) words that the best quote must contain.
+DEFAULT_LEXICAL_THRESHOLD = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    documents_dir: Path = Path("docs")
+    index_dir: Path = Path(".verbatim/index")
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    chunking: ChunkingParams = field(default_factory=ChunkingParams)
+    top_k: int = 3
+    retriever: Retriever = "hybrid"
+    threshold: float = DEFAULT_THRESHOLD
+    lexical_threshold: float = DEFAULT_LEXICAL_THRESHOLD
+    quote_max_chars: int = 500
+    max_question_chars: int = 2000
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    batch_size: int = 32

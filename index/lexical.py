@@ -1,0 +1,102 @@
+"""BM25 over the chunks (bm25s), plus the term statistics quote selection needs."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stemmed word tokens without English stop words.
+
+    Single characters are kept when they are digits ("8" in "atomic number 8").
+    """
+    stop = _stopwords()
+    words = [w for w in _WORD.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+    return _stemmer().stemWords(words)
+
+
+class LexicalIndex:
+    """BM25 scores of a query against every chunk, and inverse document frequencies."""
+
+    def __init__(self, retriever, document_frequency: dict[str, int], size: int) -> None:  # type: ignore[no-untyped-def]
+        self._retriever = retriever
+        self._df = document_frequency
+        self._size = size
+        self._vocab: dict[str, int] = retriever.vocab_dict if retriever is not None else {}
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        import bm25s
+
+        tokens = [tokenize(t) for t in texts]
+        df: Counter[str] = Counter()
+        for doc_tokens in tokens:
+            df.update(set(doc_tokens))
+        if not any(tokens):
+            return cls(None, dict(df), len(texts))
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever, dict(df), len(texts))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def idf(self, token: str) -> float:
+        df = self._df.get(token, 0)
+        return math.log(1.0 + (self._size - df + 0.5) / (df + 0.5))
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        known = [t for t in query_tokens if t in self._vocab]
+        if self._retriever is None or not known:
+            return np.zeros(self._size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(known), dtype=np.float32)
+
+    def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and BM25 scores of the top ``k`` chunks with a score above zero."""
+        scores = self.scores(query_tokens)
+        if not len(scores):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._retriever is not None:
+            self._retriever.save(str(folder / "bm25"))
+        (folder / "document_frequency.json").write_text(
+            json.dumps({"size": self._size, "df": self._df}, ensure_ascii=False), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        import bm25s
+
+        stats = json.loads((folder / "document_frequency.json").read_text(encoding="utf-8"))
+        retriever = bm25s.BM25.load(str(folder / "bm25")) if (folder / "bm25").exists() else None
+        return cls(retriever, stats["df"], int(stats["size"]))

@@ -1,0 +1,256 @@
+"""The index on disk: chunk store, vectors, FAISS and BM25 indexes, and a manifest.
+
+Layout of the index directory::
+
+    CURRENT               name of the build that is live (replaced atomically)
+    builds/<id>/          one complete build
+        manifest.json     model, dimension, chunking, versions, documents, file checksums
+        chunks.jsonl      one chunk a line
+        vectors.npy       float32 embeddings, row i belongs to chunk i
+        dense.faiss       FAISS index over the vectors
+        lexical/          BM25 index and term statistics
+
+A build is written into ``builds/<id>.partial``, flushed, renamed, and only then is
+``CURRENT`` switched with ``os.replace``. A crash at any moment therefore leaves
+``CURRENT`` naming a complete build: the old one or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import CorruptIndexError, IndexMismatchError, IndexNotFoundError, ReindexInProgressError
+from index.types import Chunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_CURRENT = "CURRENT"
+_BUILDS = "builds"
+_LOCK = ".build.lock"
+_REBUILD_HINT = "Rebuild it with: verbatim index --rebuild"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    path: str
+    sha256: str
+    title: str
+    indexed_at: str
+    chunks: int
+    source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    format_version: int
+    model: str
+    dimension: int
+    chunking: dict[str, int]
+    versions: dict[str, str]
+    built_at: str
+    documents: dict[str, DocumentRecord]
+    files: dict[str, dict[str, Any]]
+    dense_index: str
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Manifest:
+        data = json.loads(raw)
+        data["documents"] = {k: DocumentRecord(**v) for k, v in data["documents"].items()}
+        return cls(**data)
+
+
+def chunk_to_json(chunk: Chunk) -> str:
+    return json.dumps(
+        [chunk.document, chunk.start, chunk.end, chunk.line_start, chunk.line_end,
+         list(chunk.section), chunk.text, [list(s) for s in chunk.sentences], chunk.page],
+        ensure_ascii=False,
+    )
+
+
+def chunk_from_json(line: str) -> Chunk:
+    document, start, end, line_start, line_end, section, text, sentences, page = json.loads(line)
+    return Chunk(document, start, end, line_start, line_end, tuple(section), text,
+                 tuple((a, b) for a, b in sentences), page)
+
+
+def file_checksum(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexDirectory:
+    """The index directory: finds the live build and swaps in new ones atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def builds(self) -> Path:
+        return self.root / _BUILDS
+
+    def current_build(self) -> Path:
+        """The live build's folder, or :class:`IndexNotFoundError`."""
+        pointer = self.root / _CURRENT
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise IndexNotFoundError(
+                f"No index in {self.root}.", hint="Build one with: verbatim index"
+            ) from None
+        except OSError as exc:
+            raise CorruptIndexError(f"Cannot read {pointer}: {exc.strerror}.", hint=_REBUILD_HINT) from exc
+        build = self.builds / name
+        if not name or "/" in name or not build.is_dir():
+            raise CorruptIndexError(f"The index in {self.root} points to a missing build {name!r}.", hint=_REBUILD_HINT)
+        return build
+
+    def exists(self) -> bool:
+        return (self.root / _CURRENT).exists()
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serializes builds across processes; a second builder is refused, not queued."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / _LOCK, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ReindexInProgressError(
+                    f"Another build of {self.root} is running.", hint="Wait for it to finish."
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def new_build(self) -> Iterator[Path]:
+        """A fresh folder to write a build into; on clean exit it becomes the live build."""
+        self.builds.mkdir(parents=True, exist_ok=True)
+        self._remove_partial_builds()
+        name = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+        partial = self.builds / f"{name}.partial"
+        partial.mkdir()
+        try:
+            yield partial
+            _fsync_tree(partial)
+            os.rename(partial, self.builds / name)
+            _fsync_dir(self.builds)
+            self._point_to(name)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        self._remove_old_builds(keep=name)
+
+    def _point_to(self, name: str) -> None:
+        temporary = self.root / f"{_CURRENT}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.root / _CURRENT)
+        _fsync_dir(self.root)
+
+    def _remove_partial_builds(self) -> None:
+        for path in self.builds.glob("*.partial"):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _remove_old_builds(self, keep: str) -> None:
+        # A reader that opened the previous build has all it needs in memory already.
+        for path in self.builds.iterdir():
+            if path.name != keep and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def write_manifest(folder: Path, manifest_fields: dict[str, Any]) -> Manifest:
+    """Checksum every file in ``folder`` and write the manifest that vouches for them."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(folder).as_posix()
+            files[relative] = {"sha256": file_checksum(path), "bytes": path.stat().st_size}
+    manifest = Manifest(format_version=FORMAT_VERSION, files=files, **manifest_fields)
+    (folder / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    return manifest
+
+
+def read_manifest(build: Path, *, expected_model: str | None, verify: bool = True) -> Manifest:
+    """Read and check a build's manifest; with ``verify`` every file's checksum too."""
+    try:
+        manifest = Manifest.from_json((build / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorruptIndexError(f"The index in {build} has no manifest.", hint=_REBUILD_HINT) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptIndexError(f"The index manifest in {build} is unreadable ({exc}).", hint=_REBUILD_HINT) from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index was written in format {manifest.format_version}; this version reads format {FORMAT_VERSION}.",
+            hint=_REBUILD_HINT,
+        )
+    if expected_model is not None and manifest.model != expected_model:
+        raise IndexMismatchError(
+            f"The index was built with the model {manifest.model!r}, but {expected_model!r} is configured.",
+            hint=f"{_REBUILD_HINT}, or set VERBATIM_MODEL={manifest.model}.",
+        )
+    if verify:
+        for relative, expected in manifest.files.items():
+            path = build / relative
+            if not path.is_file() or path.stat().st_size != expected["bytes"] or file_checksum(path) != expected["sha256"]:
+                raise CorruptIndexError(
+                    f"The index file {relative} is missing, truncated or damaged.", hint=_REBUILD_HINT
+                )
+    return manifest
+
+
+def write_chunks(folder: Path, chunks: list[Chunk]) -> None:
+    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(chunk_to_json(chunk))
+            handle.write("\n")
+
+
+def read_chunks(build: Path) -> list[Chunk]:
+    with open(build / "chunks.jsonl", encoding="utf-8") as handle:
+        return [chunk_from_json(line) for line in handle if line.strip()]
+
+
+def write_vectors(folder: Path, vectors: np.ndarray) -> None:
+    np.save(folder / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+
+
+def read_vectors(build: Path, *, mmap: bool = False) -> np.ndarray:
+    return np.load(build / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)

@@ -1,0 +1,75 @@
+"""Shared fixtures: a deterministic fake embedder and small document folders."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import EngineConfig
+from index.chunking import ChunkingParams
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SEED = REPO / "docs" / "anthropic-dod-standoff.txt"
+
+
+class HashingEmbedder:
+    """Bag of words hashed into 256 dimensions, L2-normalized: fast, deterministic, and
+    similar texts really are similar, so ranking tests mean something."""
+
+    name = "test-hashing-embedder"
+    dimension = 256
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+        self.fail_after: int | None = None  # raise after this many texts (failure injection)
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimension, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            vector[int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        if self.fail_after is not None and len(self.embedded) + len(texts) > self.fail_after:
+            raise RuntimeError("injected embedding failure")
+        self.embedded.extend(texts)
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def docs_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "seed.txt").write_bytes(SEED.read_bytes())
+    (folder / "guide.md").write_text(
+        "# Guide\n\nIntro text about the guide.\n\n## Installing\n\nRun the installer. It takes two minutes.\n\n"
+        "## Llamas\n\nLlamas eat grass and hay. A llama can carry 25 kg over 20 km.\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.fixture
+def config(tmp_path: Path, docs_dir: Path) -> EngineConfig:
+    return EngineConfig(
+        documents_dir=docs_dir,
+        index_dir=tmp_path / "index",
+        model=HashingEmbedder.name,
+        chunking=ChunkingParams(max_chars=400, overlap=1),
+        threshold=0.15,
+    )

@@ -1,0 +1,115 @@
+import json
+import os
+import shutil
+
+import pytest
+
+from index import (
+    CorruptIndexError,
+    Engine,
+    IndexMismatchError,
+    IndexNotFoundError,
+    NoDocumentsError,
+    build_index,
+)
+from index.store import IndexDirectory
+from tests.conftest import HashingEmbedder
+
+
+def test_incremental_reindex_embeds_only_what_changed(config, embedder, docs_dir):
+    first = build_index(config, embedder)
+    assert sorted(first.added) == ["guide.md", "seed.txt"] and first.embedded_chunks == first.chunks
+    embedder.embedded.clear()
+    (docs_dir / "guide.md").write_text("# Guide\n\nLlamas now eat apples.\n", encoding="utf-8")
+    (docs_dir / "new.txt").write_text("Alpacas are smaller than llamas.", encoding="utf-8")
+    second = build_index(config, embedder)
+    assert second.added == ("new.txt",) and second.changed == ("guide.md",) and second.unchanged == ("seed.txt",)
+    assert all("Anthropic" not in text for text in embedder.embedded), "unchanged seed was embedded again"
+    (docs_dir / "new.txt").unlink()
+    third = build_index(config, embedder)
+    assert third.removed == ("new.txt",) and third.embedded_chunks == 0
+    engine = Engine.load(config, embedder)
+    assert "new.txt" not in {d.path for d in engine.documents()}
+    assert engine.ask("What do llamas eat now?").passages[0].text == "Llamas now eat apples."
+
+
+def test_failed_build_leaves_the_previous_index_answering(config, embedder, docs_dir):
+    build_index(config, embedder)
+    before = Engine.load(config, embedder).ask("How much can a llama carry?").passages[0].text
+    (docs_dir / "more.md").write_text("# More\n\n" + "Another sentence here. " * 200, encoding="utf-8")
+    embedder.fail_after = len(embedder.embedded) + 3
+    with pytest.raises(RuntimeError, match="injected"):
+        build_index(config, embedder)
+    embedder.fail_after = None
+    engine = Engine.load(config, embedder)
+    assert "more.md" not in {d.path for d in engine.documents()}
+    assert engine.ask("How much can a llama carry?").passages[0].text == before
+    assert not list(IndexDirectory(config.index_dir).builds.glob("*.partial"))
+
+
+def test_manifest_records_model_chunking_versions_and_hashes(config, embedder):
+    build_index(config, embedder)
+    build = IndexDirectory(config.index_dir).current_build()
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["model"] == HashingEmbedder.name and manifest["dimension"] == 256
+    assert manifest["chunking"] == {"max_chars": 400, "overlap": 1}
+    assert {"faiss-cpu", "bm25s", "numpy"} <= set(manifest["versions"])
+    assert len(manifest["documents"]["seed.txt"]["sha256"]) == 64
+    assert {"chunks.jsonl", "vectors.npy", "dense.faiss"} <= set(manifest["files"])
+
+
+def test_missing_index_says_how_to_build_one(config, embedder):
+    with pytest.raises(IndexNotFoundError, match="verbatim index"):
+        Engine.load(config, embedder)
+
+
+def test_a_different_model_is_refused_with_the_way_out(config, embedder):
+    build_index(config, embedder)
+
+    class OtherModel(HashingEmbedder):
+        name = "another-model"
+
+    with pytest.raises(IndexMismatchError, match="another-model.*--rebuild"):
+        Engine.load(config, OtherModel())
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
+def test_damaged_index_files_are_detected_on_load(config, embedder, damage):
+    build_index(config, embedder)
+    target = IndexDirectory(config.index_dir).current_build() / "vectors.npy"
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:100])
+    elif damage == "garble":
+        data = bytearray(target.read_bytes())
+        data[-10] ^= 0xFF
+        target.write_bytes(bytes(data))
+    else:
+        target.unlink()
+    with pytest.raises(CorruptIndexError, match="--rebuild"):
+        Engine.load(config, embedder)
+
+
+def test_corrupt_previous_index_is_rebuilt_from_scratch(config, embedder):
+    build_index(config, embedder)
+    (IndexDirectory(config.index_dir).current_build() / "chunks.jsonl").write_text("garbage")
+    report = build_index(config, embedder)
+    assert report.rebuilt and len(report.added) == 2
+    assert Engine.load(config, embedder).ask("llama carry").passages
+
+
+def test_empty_documents_folder_keeps_the_old_index(config, embedder, docs_dir):
+    build_index(config, embedder)
+    shutil.rmtree(docs_dir)
+    docs_dir.mkdir()
+    with pytest.raises(NoDocumentsError):
+        build_index(config, embedder)
+    assert len(Engine.load(config, embedder).documents()) == 2
+
+
+def test_broken_file_is_skipped_and_named_without_stopping_the_build(config, embedder, docs_dir):
+    (docs_dir / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
+    (docs_dir / "binary.md").write_bytes(os.urandom(2000).replace(b"\x00", b"") + b"\x00")
+    report = build_index(config, embedder)
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert "PDF" in reasons["broken.pdf"] and "binary" in reasons["binary.md"]
+    assert sorted(report.added) == ["guide.md", "seed.txt"]
