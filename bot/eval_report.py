@@ -1,0 +1,103 @@
+"""``verbatim eval``: run a question set and print a table (or JSON) of the metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.engine_factory import make_embedder
+from bot.progress import build_progress
+from bot.settings import Settings
+from index import RETRIEVERS, Engine, build_index
+from index.errors import NoDocumentsError
+from index.evaluation import (
+    Metrics,
+    Outcome,
+    VerbatimChecker,
+    default_documents_dir,
+    read_questions,
+    run_questions,
+    score,
+)
+
+SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def metrics_table(rows: list[Metrics]) -> str:
+    header = ("retriever", "threshold", "hit@1", "hit@3", "hit@5", "MRR@10", "abst.P", "abst.R", "verbatim")
+    body = [
+        (
+            m.retriever,
+            f"{m.threshold:.2f}",
+            _percent(m.hit_at[1]),
+            _percent(m.hit_at[3]),
+            _percent(m.hit_at[5]),
+            f"{m.mrr_at_10:.3f}",
+            _percent(m.abstain_precision),
+            _percent(m.abstain_recall),
+            f"{m.quotes_checked - m.quotes_not_verbatim}/{m.quotes_checked}",
+        )
+        for m in rows
+    ]
+    widths = [max(len(str(r[i])) for r in (header, *body)) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, body)])
+
+
+def sweep_table(outcomes: list[Outcome], retriever: str) -> str:
+    lines = ["threshold  hit@1  abstained(answerable)  abst.P  abst.R"]
+    for t in SWEEP:
+        m = score(outcomes, retriever=retriever, threshold=t)
+        lines.append(
+            f"{t:9.2f}  {_percent(m.hit_at[1]):>5}  {m.answerable_abstained:>21}  "
+            f"{_percent(m.abstain_precision):>6}  {_percent(m.abstain_recall):>6}"
+        )
+    return "\n".join(lines)
+
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import eval_index_dir
+
+    questions = read_questions(args.questions)
+    if args.limit:
+        questions = questions[: args.limit]
+    documents = args.docs or default_documents_dir(args.questions) or settings.docs_dir
+    if not Path(documents).is_dir():
+        raise NoDocumentsError(f"The documents folder {documents} does not exist.", hint="Pass it with --docs DIR.")
+    overrides = {"docs_dir": documents, "index_dir": args.index_dir or eval_index_dir(settings, Path(documents))}
+    settings = settings.model_copy(update=overrides)
+    config = settings.engine_config()
+    embedder = make_embedder(settings)
+    with build_progress() as progress:
+        report = build_index(config, embedder, progress=progress)
+    print(f"Index: {report.chunks} chunks from {documents} ({report.summary})", file=sys.stderr)
+    engine = Engine.load(config, embedder)
+    checker = VerbatimChecker(Path(documents))
+    retrievers = RETRIEVERS if args.retriever == "all" else (args.retriever,)
+    rows: list[Metrics] = []
+    sweeps: list[str] = []
+    for retriever in retrievers:
+        import time
+
+        started = time.perf_counter()
+        outcomes = run_questions(engine, questions, retriever=retriever)
+        threshold = args.threshold if args.threshold is not None else engine.threshold_for(retriever)
+        rows.append(
+            score(outcomes, retriever=retriever, threshold=threshold, checker=checker, seconds=time.perf_counter() - started)
+        )
+        if args.sweep:
+            sweeps.append(f"\n{retriever}:\n{sweep_table(outcomes, retriever)}")
+    if args.json:
+        print(json.dumps({"questions": str(args.questions), "documents": str(documents), "results": [m.to_dict() for m in rows]}, indent=2))
+    else:
+        print(f"{len(questions)} questions ({rows[0].answerable} answerable) on {documents}\n")
+        print(metrics_table(rows))
+        for sweep in sweeps:
+            print(sweep)
+    return 0 if all(m.quotes_not_verbatim == 0 for m in rows) else 3

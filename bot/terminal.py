@@ -1,0 +1,56 @@
+"""Plain-text rendering of answers and reports for the terminal.
+
+Quotes are printed as Markdown-style block quotes; their text is written as is (never
+through a markup parser, so brackets or asterisks in a document cannot change it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from index import Answer, BuildReport, Passage
+
+
+def quote_block(passage: Passage) -> str:
+    quoted = "\n".join("> " + line if line else ">" for line in passage.text.splitlines())
+    return f"{quoted}\n  — {passage.citation}"
+
+
+def render_answer(answer: Answer) -> str:
+    if answer.abstained:
+        lines = ["Not found in the documents."]
+        if answer.suggestions:
+            lines.append("Nearest sections:")
+            lines += [f"  • {s.label}" for s in answer.suggestions]
+        return "\n".join(lines)
+    return "\n\n".join(quote_block(p) for p in answer.passages)
+
+
+def answer_json(answer: Answer) -> str:
+    data = asdict(answer)
+    for passage, raw in zip(answer.passages, data["passages"]):
+        raw["citation"] = passage.citation
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def render_build_report(report: BuildReport, verbose: bool = False) -> str:
+    documents = len(report.added) + len(report.changed) + len(report.unchanged)
+    lines = [
+        f"Indexed {report.chunks} chunks from {documents} document{'s' if documents != 1 else ''} "
+        f"in {report.seconds:.1f} s ({report.embedded_chunks} embedded).",
+        f"  added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}, "
+        f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)}",
+    ]
+    limit = None if verbose else 10
+    for label, names in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        for name in names[:limit]:
+            lines.append(f"  {label}: {name}")
+        if limit is not None and len(names) > limit:
+            lines.append(f"  … and {len(names) - limit} more {label} (use --verbose)")
+    for item in report.skipped[:limit]:
+        lines.append(f"  skipped: {item.path} ({item.reason})")
+    if limit is not None and len(report.skipped) > limit:
+        lines.append(f"  … and {len(report.skipped) - limit} more skipped (use --verbose)")
+    lines.append(f"Index: {report.index_dir}")
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""The command line, end to end, on the real packaged model (no network)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import REPO, SHARED
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh folder with the bundled docs/ and no index, as after a clone."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "anthropic-dod-standoff.txt").write_bytes((REPO / "docs" / "anthropic-dod-standoff.txt").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("VERBATIM_"):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_ask_builds_the_index_on_first_use_and_quotes_with_a_citation(workdir, capsys):
+    assert main(["ask", "What did the Department of Defense demand from Anthropic?"]) == 0
+    out, err = capsys.readouterr()
+    assert "No index yet" in err
+    assert "remove all safety guardrails" in out or "remove safety guardrails" in out
+    assert "— anthropic-dod-standoff.txt, line " in out
+    source = (workdir / "docs" / "anthropic-dod-standoff.txt").read_text(encoding="utf-8")
+    for block in out.split("\n\n"):
+        quote = "\n".join(line[2:] for line in block.splitlines() if line.startswith("> "))
+        assert quote and quote in source
+
+
+def test_ask_json_has_every_field_and_exact_offsets(workdir, capsys):
+    main(["index"])
+    capsys.readouterr()
+    assert main(["ask", "--json", "-k", "2", "Which company does Sam Altman lead?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["abstained"] is False and len(data["passages"]) == 2
+    source = (workdir / "docs" / "anthropic-dod-standoff.txt").read_text(encoding="utf-8")
+    for passage in data["passages"]:
+        assert {"document", "section", "start", "end", "line_start", "line_end", "score", "relevance", "citation"} <= set(passage)
+        assert source[passage["start"] : passage["end"]] == passage["text"]
+    assert "CEO of OpenAI" in data["passages"][0]["text"]
+
+
+def test_unanswerable_question_says_not_found(workdir, capsys):
+    assert main(["ask", "What is the recipe for banana bread?"]) == 0
+    assert "Not found in the documents." in capsys.readouterr().out
+
+
+def test_index_reports_added_then_unchanged(workdir, capsys):
+    main(["index"])
+    assert "added 1, changed 0, removed 0, unchanged 0" in capsys.readouterr().out
+    main(["index"])
+    assert "added 0, changed 0, removed 0, unchanged 1" in capsys.readouterr().out
+
+
+def test_bad_setting_and_empty_question_are_one_line_errors(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("VERBATIM_TOP_K", "zero")
+    assert main(["ask", "anything"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Invalid setting: VERBATIM_TOP_K") and "Traceback" not in err
+    monkeypatch.delenv("VERBATIM_TOP_K")
+    assert main(["ask", "   "]) == 1
+    assert "The question is empty" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHARED / "eval" / "seed_dev.jsonl").exists(), reason="shared eval data not present")
+def test_eval_on_the_seed_questions_meets_the_bar(workdir, capsys):
+    assert main(["eval", str(SHARED / "eval" / "seed_dev.jsonl"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert result["answerable"] == 8 and result["unanswerable"] == 2
+    assert result["hit_at"]["1"] * 8 >= 7
+    assert result["abstain_recall"] == 1.0
+    assert result["all_quotes_verbatim"] and result["quotes_checked"] > 0
+
+
+def test_help_explains_the_commands():
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], capture_output=True, text=True, cwd=REPO).stdout
+    for command in ("index", "ask", "search", "sources", "eval"):
+        assert command in out
+    assert "VERBATIM_" in out
+
+
+def test_black_box_console_script_answers_offline(workdir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
+    env.update(HF_HUB_OFFLINE="1", NO_PROXY="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    verbatim = os.path.join(os.path.dirname(sys.executable), "verbatim")
+    result = subprocess.run(
+        [verbatim, "ask", "What designation did the DoD finally give Anthropic?"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "national security supply chain risk" in result.stdout
