@@ -27,6 +27,8 @@ _CANDIDATES = 30
 # IDF-weighted question coverage. Chosen on the first half of SQuAD v1.1 dev and checked
 # on the second half (README, "Answer quality"); 0.8 to 1.3 all score within half a point.
 _COVERAGE_WEIGHT = 1.0
+# Tokenized sentences of recently quoted chunks are cached; this caps the cache.
+_TOKEN_CACHE_ROWS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Engine:
         self._lexical = lexical
         self.build_dir = build_dir
         self._sentence_tokens: dict[int, list[set[str]]] = {}
+        self._sections_cache: dict[str, tuple[tuple[str, ...], ...]] | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -73,7 +76,8 @@ class Engine:
         manifest = read_manifest(build, expected_model=embedder.name, verify=verify)
         try:
             chunks = read_chunks(build)
-            vectors = read_vectors(build)
+            # Memory-mapped: only the rows of BM25-only candidates are ever read.
+            vectors = read_vectors(build, mmap=True)
             dense = load_dense_index(build / "dense.faiss")
             lexical = LexicalIndex.load(build / "lexical")
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
@@ -105,20 +109,25 @@ class Engine:
         record = self.manifest.documents.get(path)
         if record is None:
             raise DocumentNotFoundError(f"No document named {path!r} is indexed.", hint="See the list with /sources.")
-        sections: list[tuple[str, ...]] = []
-        for chunk in self._chunks:
-            if chunk.document == path and chunk.section and (not sections or sections[-1] != chunk.section):
-                if chunk.section not in sections:
-                    sections.append(chunk.section)
         return DocumentInfo(
             path=record.path,
             title=record.title,
             chunks=record.chunks,
             indexed_at=record.indexed_at,
             sha256=record.sha256,
-            sections=tuple(sections),
+            sections=self._sections().get(path, ()),
             source_url=record.source_url,
         )
+
+    def _sections(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Each document's heading paths in document order, computed once per engine."""
+        if self._sections_cache is None:
+            found: dict[str, dict[tuple[str, ...], None]] = {}
+            for chunk in self._chunks:
+                if chunk.section:
+                    found.setdefault(chunk.document, {})[chunk.section] = None
+            self._sections_cache = {path: tuple(paths) for path, paths in found.items()}
+        return self._sections_cache
 
     # ------------------------------------------------------------------ asking
     def ask(self, question: str, *, k: int | None = None, retriever: Retriever | None = None) -> Answer:
@@ -216,6 +225,8 @@ class Engine:
         if cached is None:
             chunk = self._chunks[row]
             cached = [set(tokenize(chunk.text[a - chunk.start : b - chunk.start])) for a, b in chunk.sentences]
+            if len(self._sentence_tokens) >= _TOKEN_CACHE_ROWS:
+                self._sentence_tokens.clear()  # bounded memory on huge indexes; refills with hot rows
             self._sentence_tokens[row] = cached
         return cached
 
