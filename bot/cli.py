@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sweep", action="store_true", help="also show abstain precision/recall across thresholds")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
+    commands.add_parser("chat", help="try the bot in the terminal, without Discord", description="A console that shows exactly what the bot would post for each question (and /search, /sources, /source).")
+    commands.add_parser("run", help="run the Discord bot", description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot').")
+
     return parser
 
 
@@ -81,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search": _search,
             "sources": _sources,
             "eval": _eval,
+            "chat": _chat,
+            "run": _run,
         }[args.command]
         return handler(args, settings)
     except VerbatimError as exc:
@@ -147,6 +152,22 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.eval_report import run_eval
 
     return run_eval(args, settings)
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.chat import chat
+    from bot.runner import make_service
+
+    return asyncio.run(chat(settings, make_service(settings)))
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runner import run_bot
+
+    run_bot(settings)
+    return 0
 
 
 def eval_index_dir(settings: Settings, documents: Path) -> Path:

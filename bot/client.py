@@ -1,0 +1,95 @@
+"""The Discord bot: a ``commands.Bot`` with one cog per feature and injected dependencies."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.feedback import FeedbackLog
+from bot.render import NO_PINGS
+from bot.service import AnswerService
+from bot.settings import Settings
+from index import VerbatimError
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.ask", "bot.cogs.search", "bot.cogs.sources", "bot.cogs.admin")
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    intents = discord.Intents.default()
+    # Messages that mention the bot carry their content anyway; only auto-answering
+    # arbitrary messages in help channels needs the privileged intent.
+    intents.message_content = settings.auto_answer
+    return intents
+
+
+class VerbatimBot(commands.Bot):
+    def __init__(self, settings: Settings, service: AnswerService, feedback: FeedbackLog, **options: object) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents_for(settings),
+            allowed_mentions=NO_PINGS,
+            help_command=None,
+            **options,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.service = service
+        self.feedback = feedback
+        self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+
+    async def setup_hook(self) -> None:
+        report = await self.service.load()
+        if report is not None:
+            log.info("index_built_at_startup", extra={"summary": report.summary})
+        for name in COGS:
+            await self.load_extension(name)
+        if self.settings.dev_guild_id:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("commands_synced", extra={"guild": self.settings.dev_guild_id, "count": len(synced)})
+        else:
+            synced = await self.tree.sync()
+            log.info("commands_synced_globally", extra={"count": len(synced)})
+
+    async def on_ready(self) -> None:
+        log.info("ready", extra={"user": str(self.user), "guilds": len(self.guilds)})
+
+    async def close(self) -> None:
+        await super().close()
+        self.service.close()
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await report_error(interaction, error)
+
+
+def user_message_for(error: BaseException) -> str:
+    """What a user is told about an error: never a traceback."""
+    original = getattr(error, "original", None) or getattr(error, "__cause__", None) or error
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
+        return str(error) or "You are not allowed to use this command."
+    if isinstance(original, VerbatimError):
+        return str(original)
+    return "Something went wrong on my side. The moderators can find the details in the bot's log."
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    if not isinstance(error, app_commands.CheckFailure | app_commands.CommandOnCooldown):
+        if isinstance(getattr(error, "original", None), VerbatimError):
+            log.info("user_error", extra={"error": str(error.original)})  # type: ignore[attr-defined]
+        else:
+            log.error("command_failed", exc_info=error)
+    message = user_message_for(error)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+    except discord.HTTPException:
+        log.warning("error_message_not_delivered", exc_info=True)

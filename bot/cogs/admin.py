@@ -1,0 +1,133 @@
+"""Moderator commands: /reindex in the background, /unanswered questions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import user_message_for
+from bot.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
+from bot.service import ReindexProgress
+from index import BuildReport
+
+if TYPE_CHECKING:
+    from bot.client import VerbatimBot
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EDIT_SECONDS = 2.0  # edits of the progress message, well inside rate limits
+
+
+def is_moderator(interaction: discord.Interaction) -> bool:
+    """Manage Server, or one of the configured moderator roles. Checked in code as well
+    as by default permissions, which a server can override."""
+    user = interaction.user
+    if not isinstance(user, discord.Member):
+        return False
+    if user.guild_permissions.manage_guild:
+        return True
+    allowed = set(interaction.client.settings.moderator_role_ids)  # type: ignore[attr-defined]
+    return any(role.id in allowed for role in user.roles)
+
+
+def moderators_only():  # type: ignore[no-untyped-def]
+    def predicate(interaction: discord.Interaction) -> bool:
+        if not is_moderator(interaction):
+            raise app_commands.CheckFailure("Only moderators can do that.")
+        return True
+
+    return app_commands.check(predicate)
+
+
+def report_text(report: BuildReport, seconds: float) -> str:
+    lines = [f"**Reindex done** in {seconds:.1f} s: {report.chunks} chunks."]
+    for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
+        if names:
+            shown = ", ".join(escape(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            lines.append(f"{label} ({len(names)}): {shown}")
+    lines.append(f"Unchanged: {len(report.unchanged)}")
+    if report.skipped:
+        lines.append(f"Skipped ({len(report.skipped)}): " + "; ".join(f"{escape(s.path)} ({escape(s.reason)})" for s in report.skipped[:5]))
+    return shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)
+
+
+def progress_text(progress: ReindexProgress | None) -> str:
+    if progress is None:
+        return "Reindexing… starting."
+    label = {"reading": "reading documents", "embedding": "embedding new text"}.get(progress.stage, progress.stage)
+    return f"Reindexing… {label} ({progress.done}/{progress.total})." if progress.total else f"Reindexing… {label}."
+
+
+class AdminCog(commands.Cog):
+    def __init__(self, bot: VerbatimBot) -> None:
+        self.bot = bot
+        self._task: asyncio.Task[None] | None = None
+        self._progress: ReindexProgress | None = None
+
+    @app_commands.command(name="reindex")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @moderators_only()
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        """Re-read the documents folder; questions keep being answered meanwhile."""
+        if (self._task is not None and not self._task.done()) or self.bot.service.reindexing:
+            await interaction.response.send_message("A reindex is already running; I will report when it is done.", ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        self._progress = None
+        self._task = asyncio.create_task(self._run(interaction))  # claimed before any await
+        await interaction.response.send_message(progress_text(None), ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _run(self, interaction: discord.Interaction) -> None:
+        editor = asyncio.create_task(self._edit_progress(interaction))
+        try:
+            report, seconds = await self.bot.service.reindex(on_progress=self._set_progress)
+            text = report_text(report, seconds)
+            log.info("reindexed", extra={"summary": report.summary})
+        except Exception as exc:
+            if not hasattr(exc, "hint"):
+                log.error("reindex_failed", exc_info=exc)
+            text = f"**Reindex failed**; the previous index is still answering.\n{user_message_for(exc)}"
+        finally:
+            editor.cancel()
+        try:
+            await interaction.edit_original_response(content=text, allowed_mentions=NO_PINGS)
+        except discord.HTTPException:
+            log.warning("reindex_report_not_delivered", exc_info=True)
+
+    def _set_progress(self, progress: ReindexProgress) -> None:
+        self._progress = progress
+
+    async def _edit_progress(self, interaction: discord.Interaction) -> None:
+        shown = None
+        while True:
+            await asyncio.sleep(PROGRESS_EDIT_SECONDS)
+            text = progress_text(self._progress)
+            if text != shown:
+                try:
+                    await interaction.edit_original_response(content=text, allowed_mentions=NO_PINGS)
+                    shown = text
+                except discord.HTTPException:
+                    log.debug("progress_edit_failed", exc_info=True)
+
+    @app_commands.command(name="unanswered")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @moderators_only()
+    async def unanswered(self, interaction: discord.Interaction) -> None:
+        """Recent questions the documents could not answer."""
+        records = await asyncio.to_thread(self.bot.feedback.recent_unanswered, 20)
+        if not records:
+            text = "No unanswered questions recorded."
+        else:
+            text = "\n".join(f"• {escape(shorten(r['question'], 180))} ({r['time']})" for r in records)
+        embed = discord.Embed(title="Questions the documents could not answer", description=shorten(text, EMBED_DESCRIPTION_LIMIT))
+        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+async def setup(bot: VerbatimBot) -> None:
+    await bot.add_cog(AdminCog(bot))

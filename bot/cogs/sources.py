@@ -1,0 +1,50 @@
+"""/sources and /source: what the bot answers from."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.render import CHOICE_NAME_LIMIT, CHOICES_MAX, NO_PINGS, source_embed, sources_embed
+
+if TYPE_CHECKING:
+    from bot.client import VerbatimBot
+
+
+class SourcesCog(commands.Cog):
+    def __init__(self, bot: VerbatimBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="sources")
+    async def sources(self, interaction: discord.Interaction) -> None:
+        """List the documents I answer from, with their chunk counts and indexing times."""
+        engine = self.bot.service.engine
+        embed = sources_embed(engine.documents(), engine.built_at)
+        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="source")
+    @app_commands.describe(name="The document's path, as listed by /sources")
+    async def source(self, interaction: discord.Interaction, name: str) -> None:
+        """Show one document's sections."""
+        # Looked up among indexed documents only: a name is never opened as a path.
+        document = self.bot.service.document(name)
+        await interaction.response.send_message(embed=source_embed(document), ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @source.autocomplete("name")
+    async def source_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        needle = current.lower()
+        choices = []
+        for document in self.bot.service.documents():
+            if needle in document.path.lower() or needle in document.title.lower():
+                if len(document.path) <= CHOICE_NAME_LIMIT:  # a value longer than 100 is refused
+                    choices.append(app_commands.Choice(name=document.path, value=document.path))
+            if len(choices) == CHOICES_MAX:
+                break
+        return choices
+
+
+async def setup(bot: VerbatimBot) -> None:
+    await bot.add_cog(SourcesCog(bot))

@@ -1,0 +1,190 @@
+"""Answers as Discord messages, inside Discord's limits, with quotes kept verbatim.
+
+Quotes are shown as block quotes with Markdown characters escaped, so Discord displays the
+document's characters exactly (``un_escape(shown) == passage.text``). When something must
+be cut, whole passages go first; a single over-long quote is shortened to its leading whole
+sentences, with the ellipsis placed outside the quotation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import discord
+
+from index import Answer, DocumentInfo, Passage, split_sentences
+
+# Discord's limits (https://discord.com/developers/docs/resources/message).
+MESSAGE_LIMIT = 2000
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_TITLE_LIMIT = 256
+EMBED_FIELD_LIMIT = 1024
+EMBED_FIELDS_MAX = 25
+EMBED_TOTAL_LIMIT = 6000
+EMBED_FOOTER_LIMIT = 2048
+CHOICES_MAX = 25
+CHOICE_NAME_LIMIT = 100
+
+COLOUR_ANSWER = discord.Colour.blurple()
+COLOUR_ABSTAIN = discord.Colour.light_grey()
+NO_PINGS = discord.AllowedMentions.none()
+
+_MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<@:])")
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def escape(text: str) -> str:
+    """Backslash every character Discord's Markdown could act on (incl. mention syntax)."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def unescape(text: str) -> str:
+    return _ESCAPE.sub(r"\1", text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Plain (non-quoted) text cut to ``limit`` characters, at a sentence or word if possible."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    for mark in (". ", "\n", " "):
+        position = cut.rfind(mark)
+        if position > limit // 2:
+            return cut[: position + (1 if mark == ". " else 0)].rstrip() + "…"
+    return cut + "…"
+
+
+def quote_markdown(passage: Passage, limit: int) -> str:
+    """A block quote of ``passage`` and its citation in at most ``limit`` characters.
+
+    If the quote does not fit, it keeps its leading whole sentences (still a verbatim
+    span) and the ellipsis goes after the quotation. Returns "" if not even one fits.
+    """
+    citation = _citation(passage)
+    text = passage.text
+    ends = [b for _, b in split_sentences(text)] or [len(text)]
+    for end in reversed(ends):
+        shown = _block(text[:end]) + ("\n…" if end < len(text.rstrip()) else "")
+        block = f"{shown}\n{citation}"
+        if len(block) <= limit:
+            return block
+    return ""
+
+
+def _block(text: str) -> str:
+    return "\n".join("> " + escape(line) if line.strip() else ">" for line in text.splitlines())
+
+
+def _citation(passage: Passage) -> str:
+    label = escape(passage.citation)
+    if passage.source_url:
+        return f"— [{label}](<{passage.source_url}>)"
+    return f"— {label}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    embed: discord.Embed
+    shown: tuple[Passage, ...]
+
+
+def answer_embed(answer: Answer, *, limit: int = 3) -> Rendered:
+    """The /ask reply: up to ``limit`` quotes, or "not in the documents" with suggestions."""
+    title = shorten(answer.question, EMBED_TITLE_LIMIT)
+    if answer.abstained:
+        lines = ["**Not in the documents.** I found nothing that answers this."]
+        if answer.suggestions:
+            lines.append("\nNearest sections:")
+            lines += [f"• {escape(s.label)}" for s in answer.suggestions]
+        embed = discord.Embed(title=title, description="\n".join(lines), colour=COLOUR_ABSTAIN)
+        _footer(embed, answer.index_built_at, quoted=False)
+        return Rendered(embed, ())
+    description, shown = quotes_description(answer.passages[:limit])
+    embed = discord.Embed(title=title, description=description, colour=COLOUR_ANSWER)
+    _footer(embed, answer.index_built_at)
+    return Rendered(embed, shown)
+
+
+def quotes_description(passages: tuple[Passage, ...] | list[Passage], *, numbered: int | None = None) -> tuple[str, tuple[Passage, ...]]:
+    blocks: list[str] = []
+    shown: list[Passage] = []
+    used = 0
+    for i, passage in enumerate(passages):
+        prefix = f"**{numbered + i}.**\n" if numbered is not None else ""
+        room = EMBED_DESCRIPTION_LIMIT - used - (2 if blocks else 0) - len(prefix)
+        block = quote_markdown(passage, room)
+        if not block:
+            break
+        blocks.append(prefix + block)
+        shown.append(passage)
+        used += len(prefix + block) + (2 if len(blocks) > 1 else 0)
+    return "\n\n".join(blocks), tuple(shown)
+
+
+def _footer(embed: discord.Embed, built_at: str | None, *, quoted: bool = True) -> None:
+    if built_at:
+        lead = "Quoted verbatim from the documents · " if quoted else ""
+        embed.set_footer(text=f"{lead}Index built {built_at}")
+
+
+def search_embed(query: str, passages: list[Passage], page: int, per_page: int) -> discord.Embed:
+    pages = max(1, -(-len(passages) // per_page))
+    chunk = passages[page * per_page : (page + 1) * per_page]
+    description, _ = quotes_description(chunk, numbered=page * per_page + 1)
+    embed = discord.Embed(
+        title=shorten(f"Search: {query}", EMBED_TITLE_LIMIT),
+        description=description or "No passages match.",
+        colour=COLOUR_ANSWER,
+    )
+    embed.set_footer(text=f"Page {page + 1} of {pages} · {len(passages)} passages")
+    return embed
+
+
+def sources_embed(documents: list[DocumentInfo], built_at: str) -> discord.Embed:
+    lines = []
+    used = 0
+    for n, document in enumerate(documents):
+        line = f"• **{escape(document.path)}**: {document.chunks} chunks, indexed {document.indexed_at}"
+        if used + len(line) + 1 > EMBED_DESCRIPTION_LIMIT - 40:
+            lines.append(f"… and {len(documents) - n} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    noun = "document" if len(documents) == 1 else "documents"
+    embed = discord.Embed(title=f"{len(documents)} {noun}", description="\n".join(lines), colour=COLOUR_ANSWER)
+    embed.set_footer(text=f"Index built {built_at}")
+    return embed
+
+
+def source_embed(document: DocumentInfo) -> discord.Embed:
+    embed = discord.Embed(
+        title=shorten(document.title, EMBED_TITLE_LIMIT),
+        url=document.source_url,
+        colour=COLOUR_ANSWER,
+        description=f"`{escape(document.path)}` · {document.chunks} chunks · indexed {document.indexed_at}",
+    )
+    sections = [" › ".join(s) for s in document.sections] or ["(no headings)"]
+    value = ""
+    for n, section in enumerate(sections):
+        line = f"• {escape(section)}\n"
+        if len(value) + len(line) > EMBED_FIELD_LIMIT - 20:
+            value += f"… and {len(sections) - n} more"
+            break
+        value += line
+    embed.add_field(name="Sections", value=value.strip(), inline=False)
+    return embed
+
+
+def embed_as_text(embed: discord.Embed) -> str:
+    """What an embed shows, as plain text, for ``verbatim chat`` (Markdown escapes removed)."""
+    parts = []
+    if embed.title:
+        parts.append(f"## {embed.title}")
+    if embed.description:
+        parts.append(unescape(embed.description))
+    for field in embed.fields:
+        parts.append(f"{field.name}:\n{unescape(field.value or '')}")
+    if embed.footer and embed.footer.text:
+        parts.append(f"-- {embed.footer.text}")
+    return "\n\n".join(parts)

@@ -1,0 +1,116 @@
+"""The engine as the bot sees it: async, off the event loop, with a hot-swappable index.
+
+Questions run on a small thread pool; a reindex runs on its own thread, so questions keep
+being answered from the old index while it works. The new engine replaces the old one in a
+single assignment once it has loaded, which is atomic for readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from index import (
+    Answer,
+    BuildReport,
+    DocumentInfo,
+    Embedder,
+    Engine,
+    EngineConfig,
+    IndexNotFoundError,
+    Passage,
+    ReindexInProgressError,
+    build_index,
+)
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexProgress:
+    stage: str
+    done: int
+    total: int
+
+
+class AnswerService:
+    """Async facade over :class:`Engine` for the bot and the console chat."""
+
+    def __init__(self, config: EngineConfig, embedder: Embedder, *, query_threads: int = 2) -> None:
+        self.config = config
+        self.embedder = embedder
+        self._engine: Engine | None = None
+        self._queries = ThreadPoolExecutor(max_workers=query_threads, thread_name_prefix="verbatim-query")
+        self._builds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verbatim-build")
+        self._reindex_lock = asyncio.Lock()
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise IndexNotFoundError("The index is not loaded yet.", hint="Try again in a moment.")
+        return self._engine
+
+    @property
+    def reindexing(self) -> bool:
+        return self._reindex_lock.locked()
+
+    async def load(self, *, build_if_missing: bool = True) -> BuildReport | None:
+        """Load the index (building it first if there is none) and warm the model."""
+        report = None
+        try:
+            engine = await self._run(self._builds, Engine.load, self.config, self.embedder)
+        except IndexNotFoundError:
+            if not build_if_missing:
+                raise
+            log.info("no_index_building", extra={"docs": str(self.config.documents_dir)})
+            report = await self._run(self._builds, build_index, self.config, self.embedder)
+            engine = await self._run(self._builds, Engine.load, self.config, self.embedder)
+        await self._run(self._queries, self.embedder.embed_query, "warm up")
+        self._engine = engine
+        return report
+
+    async def ask(self, question: str, *, k: int | None = None) -> Answer:
+        return await self._run(self._queries, self.engine.ask, question, k=k)
+
+    async def search(self, query: str, *, k: int = 10) -> list[Passage]:
+        return await self._run(self._queries, self.engine.search, query, k=k)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.engine.documents()
+
+    def document(self, path: str) -> DocumentInfo:
+        return self.engine.document(path)
+
+    async def reindex(self, on_progress: Callable[[ReindexProgress], None] | None = None) -> tuple[BuildReport, float]:
+        """Rebuild in the background and swap the new index in; refuses a second one at once."""
+        if self._reindex_lock.locked():
+            raise ReindexInProgressError("A reindex is already running.", hint="Wait for it to finish.")
+        async with self._reindex_lock:
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if on_progress is not None:
+                    loop.call_soon_threadsafe(on_progress, ReindexProgress(stage, done, total))
+
+            report = await self._run(self._builds, build_index, self.config, self.embedder, progress=progress)
+            engine = await self._run(self._builds, Engine.load, self.config, self.embedder)
+            self._engine = engine  # atomic swap: in-flight questions finish on the old engine
+            return report, time.perf_counter() - started
+
+    def close(self) -> None:
+        self._queries.shutdown(wait=False, cancel_futures=True)
+        self._builds.shutdown(wait=False, cancel_futures=True)
