@@ -81,32 +81,42 @@ def _hidden(tag) -> bool:  # type: ignore[no-untyped-def]
     return any(_SKIPPED_CLASS.search(c.lower()) for c in classes)
 
 
-def _walk(node, out: _TextBuilder) -> None:  # type: ignore[no-untyped-def]
+_END_BLOCK = object()  # stack marker: a block element's children are done
+
+
+def _walk(root, out: _TextBuilder) -> None:  # type: ignore[no-untyped-def]
+    """Depth-first, with an explicit stack: deeply nested pages must not exhaust recursion."""
     from bs4 import Comment, NavigableString, Tag
 
-    for child in node.children:
-        if isinstance(child, Comment):
+    stack: list[object] = list(reversed(list(root.children)))
+    while stack:
+        node = stack.pop()
+        if node is _END_BLOCK:
+            out.break_block()
             continue
-        if isinstance(child, NavigableString):
-            out.add_inline(str(child))
+        if isinstance(node, Comment):
             continue
-        if not isinstance(child, Tag) or _hidden(child):
+        if isinstance(node, NavigableString):
+            out.add_inline(str(node))
             continue
-        name = child.name
+        if not isinstance(node, Tag) or _hidden(node):
+            continue
+        name = node.name
+        children = list(reversed(list(node.children)))
         if name in _HEADINGS:
-            out.add_heading(_HEADINGS[name], child.get_text(" "))
+            out.add_heading(_HEADINGS[name], node.get_text(" "))
         elif name == "pre":
-            out.add_preformatted(child.get_text())
+            out.add_preformatted(node.get_text())
         elif name in _BLOCKS:
             out.break_block()
-            _walk(child, out)
-            out.break_block()
+            stack.append(_END_BLOCK)
+            stack.extend(children)
         elif name in _CELLS:
             out.add_inline(" ")
-            _walk(child, out)
-            out.add_inline(" ")
+            stack.append(NavigableString(" "))
+            stack.extend(children)
         else:
-            _walk(child, out)
+            stack.extend(children)
 
 
 def parse_html(html: str):  # type: ignore[no-untyped-def]
