@@ -15,7 +15,7 @@ from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings
 from bot.terminal import answer_json, quote_block, render_answer, render_build_report
-from index import RETRIEVERS, VerbatimError, build_index
+from index import RETRIEVERS, VerbatimError, build_index, clean_question
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    clean_question(args.question, settings.max_question_chars)  # fail fast, before loading anything
     engine = _engine(settings)
     answer = engine.ask(args.question, k=args.k, retriever=args.retriever)
     print(answer_json(answer) if args.json else render_answer(answer))
@@ -126,6 +127,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
+    clean_question(args.query, settings.max_question_chars)
     engine = _engine(settings)
     passages = engine.search(args.query, k=args.k, retriever=args.retriever)
     if args.json:

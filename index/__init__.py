@@ -15,7 +15,7 @@ from index.chunking import ChunkingParams, chunk_document
 from index.config import DEFAULT_THRESHOLD, EngineConfig
 from index.documents import Document, load_documents, parse_document
 from index.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
-from index.engine import Engine
+from index.engine import Engine, clean_question
 from index.errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -45,6 +45,6 @@ __all__ = [
     "CorruptIndexError", "Document", "DocumentInfo", "DocumentNotFoundError", "Embedder", "Engine",
     "EngineConfig", "IndexMismatchError", "IndexNotFoundError", "InvalidQuestionError", "ModelLoadError",
     "NoDocumentsError", "Passage", "ReindexInProgressError", "Retriever", "SectionRef",
-    "SentenceTransformerEmbedder", "SkippedFile", "VerbatimError", "build_index", "chunk_document",
+    "SentenceTransformerEmbedder", "SkippedFile", "VerbatimError", "build_index", "chunk_document", "clean_question",
     "load_documents", "parse_document", "split_sentences",
 ]

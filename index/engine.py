@@ -38,6 +38,24 @@ class _Candidate:
     lexical: float  # BM25 score, 0 when BM25 did not propose the chunk
 
 
+def clean_question(question: str, max_chars: int) -> str:
+    """The question as searched: control and format characters (NUL, RTL overrides) and
+    lone surrogates dropped, whitespace collapsed. Raises :class:`InvalidQuestionError`
+    with a short message if nothing is left or it is longer than ``max_chars``."""
+    if not isinstance(question, str):
+        raise InvalidQuestionError("The question must be text.")
+    kept = "".join(ch for ch in question if unicodedata.category(ch) not in ("Cc", "Cf", "Cs") or ch in "\n\t")
+    cleaned = " ".join(kept.split())
+    if not cleaned:
+        raise InvalidQuestionError("The question is empty.", hint="Ask something about the documents.")
+    if len(cleaned) > max_chars:
+        raise InvalidQuestionError(
+            f"The question is too long ({len(cleaned)} characters; the limit is {max_chars}).",
+            hint="Ask a shorter question.",
+        )
+    return cleaned
+
+
 def abstains(passages: list[Passage], threshold: float) -> bool:
     """True when even the best passage is less relevant than ``threshold``."""
     return not passages or passages[0].relevance < threshold
@@ -155,21 +173,7 @@ class Engine:
         return self._passages(self._clean(query), retriever or self.config.retriever, k)
 
     def _clean(self, question: str) -> str:
-        if not isinstance(question, str):
-            raise InvalidQuestionError("The question must be text.")
-        # Drop control and format characters (NUL, RTL overrides) and lone surrogates.
-        cleaned = "".join(
-            ch for ch in question if unicodedata.category(ch) not in ("Cc", "Cf", "Cs") or ch in "\n\t"
-        )
-        cleaned = " ".join(cleaned.split())
-        if not cleaned:
-            raise InvalidQuestionError("The question is empty.", hint="Ask something about the documents.")
-        if len(cleaned) > self.config.max_question_chars:
-            raise InvalidQuestionError(
-                f"The question is too long ({len(cleaned)} characters; the limit is {self.config.max_question_chars}).",
-                hint="Ask a shorter question.",
-            )
-        return cleaned
+        return clean_question(question, self.config.max_question_chars)
 
     def _passages(self, question: str, retriever: Retriever, k: int) -> list[Passage]:
         if retriever not in RETRIEVERS:
