@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli import main
 from tests.conftest import REPO, SHARED
+from tests.hostile import HOSTILE_QUESTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +100,18 @@ def test_black_box_console_script_answers_offline(workdir):
     )
     assert result.returncode == 0, result.stderr
     assert "national security supply chain risk" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_QUESTIONS))
+def test_hostile_questions_on_the_command_line(workdir, capsys, name):
+    code = main(["ask", HOSTILE_QUESTIONS[name]])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if code == 1:
+        assert err.startswith("error: ") and err.count("\n") == 1
+        return
+    assert code == 0
+    source = (workdir / "docs" / "anthropic-dod-standoff.txt").read_text(encoding="utf-8")
+    for block in out.split("\n\n"):
+        quote = "\n".join(line[2:] for line in block.splitlines() if line.startswith("> "))
+        assert not quote or quote in source

