@@ -87,10 +87,10 @@ def parse_markdown(text: str) -> ParsedText:
     headings: list[Heading] = []
     for i, token in enumerate(tokens):
         if token.type == "heading_open" and token.map:
-            title = tokens[i + 1].content.strip() if i + 1 < len(tokens) else ""
-            if title:
+            heading = tokens[i + 1].content.strip() if i + 1 < len(tokens) else ""
+            if heading:
                 start = lines.start_of_line(token.map[0] + 1)
-                headings.append(Heading(start, int(token.tag[1]), title))
+                headings.append(Heading(start, int(token.tag[1]), heading))
     title = meta.get("title") or next((h.title for h in headings if h.level == 1), None)
     return ParsedText(
         text=text,

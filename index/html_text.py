@@ -134,7 +134,7 @@ def parse_html(html: str):  # type: ignore[no-untyped-def]
         source_url = str(canonical["href"])
     elif og_url is not None and og_url.get("content"):
         source_url = str(og_url["content"])
-    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
+    root = soup.find("main") or soup.find(None, {"role": "main"}) or soup.body or soup
     builder = _TextBuilder()
     _walk(root, builder)
     text = builder.text()
