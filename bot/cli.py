@@ -30,36 +30,42 @@ Examples:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Global options work before or after the command ("verbatim index --index-dir X").
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--docs", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="documents folder (default: docs, or VERBATIM_DOCS_DIR)")
+    common.add_argument("--index-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="index folder (default: .verbatim/index)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details to stderr")
     parser = argparse.ArgumentParser(
         prog="verbatim",
         description="Answer questions about your documents with their own words, quoted and cited.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
-    parser.add_argument("--docs", type=Path, metavar="DIR", help="documents folder (default: docs, or VERBATIM_DOCS_DIR)")
-    parser.add_argument("--index-dir", type=Path, metavar="DIR", help="index folder (default: .verbatim/index)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    index = commands.add_parser("index", help="build or update the index", description="Index the documents. Only new or changed documents are embedded again; deleted ones are removed.")
+    def command(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
+
+    index = command("index", help="build or update the index", description="Index the documents. Only new or changed documents are embedded again; deleted ones are removed.")
     index.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="documents folder (overrides --docs)")
     index.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
 
-    ask = commands.add_parser("ask", help="answer a question with quotes", description="Quote the passages that answer QUESTION, each with its citation, or say that the documents do not hold the answer. Builds the index first if there is none.")
+    ask = command("ask", help="answer a question with quotes", description="Quote the passages that answer QUESTION, each with its citation, or say that the documents do not hold the answer. Builds the index first if there is none.")
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("-k", type=int, metavar="N", help="number of passages (default: 3, or VERBATIM_TOP_K)")
     ask.add_argument("--json", action="store_true", help="print every field as JSON")
     ask.add_argument("--retriever", choices=RETRIEVERS, help="hybrid (default), dense or lexical")
 
-    search = commands.add_parser("search", help="list matching passages without abstaining", description="The best passages for QUERY, best first, even when none is a good answer.")
+    search = command("search", help="list matching passages without abstaining", description="The best passages for QUERY, best first, even when none is a good answer.")
     search.add_argument("query", metavar="QUERY")
     search.add_argument("-k", type=int, default=10, metavar="N", help="number of passages (default: 10)")
     search.add_argument("--json", action="store_true", help="print every field as JSON")
     search.add_argument("--retriever", choices=RETRIEVERS)
 
-    commands.add_parser("sources", help="list the indexed documents", description="List the indexed documents with their chunk counts and indexing times.")
+    command("sources", help="list the indexed documents", description="List the indexed documents with their chunk counts and indexing times.")
 
-    evaluate = commands.add_parser("eval", help="measure answer quality on a question set", description="Run a question set (JSON lines with gold answers) and report hit@1/3/5, MRR@10, abstain precision and recall, and whether every quote is verbatim.")
+    evaluate = command("eval", help="measure answer quality on a question set", description="Run a question set (JSON lines with gold answers) and report hit@1/3/5, MRR@10, abstain precision and recall, and whether every quote is verbatim.")
     evaluate.add_argument("questions", type=Path, metavar="QUESTIONS", help="a questions .jsonl file, or a folder with questions.jsonl and docs/")
     evaluate.add_argument("--retriever", choices=(*RETRIEVERS, "all"), default="hybrid", help="retriever to measure, or all three side by side")
     evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
@@ -67,14 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sweep", action="store_true", help="also show abstain precision/recall across thresholds")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    commands.add_parser("chat", help="try the bot in the terminal, without Discord", description="A console that shows exactly what the bot would post for each question (and /search, /sources, /source).")
-    commands.add_parser("run", help="run the Discord bot", description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot').")
+    command("chat", help="try the bot in the terminal, without Discord", description="A console that shows exactly what the bot would post for each question (and /search, /sources, /source).")
+    command("run", help="run the Discord bot", description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot').")
 
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for name, default in (("docs", None), ("index_dir", None), ("verbose", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     try:
         settings = load_settings(docs_dir=getattr(args, "dir", None) or args.docs, index_dir=args.index_dir)
         configure_logging("INFO" if args.verbose else settings.log_level, settings.log_format)
@@ -146,7 +155,8 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'document':<{width}}  chunks  indexed at")
     for d in documents:
         print(f"{d.path:<{width}}  {d.chunks:>6}  {d.indexed_at}")
-    print(f"{len(documents)} documents, {engine.chunk_count} chunks, built {engine.built_at}")
+    noun = "document" if len(documents) == 1 else "documents"
+    print(f"{len(documents)} {noun}, {engine.chunk_count} chunks, built {engine.built_at}")
     return 0
 
 

@@ -120,11 +120,16 @@ def _walk(root, out: _TextBuilder) -> None:  # type: ignore[no-untyped-def]
 
 
 def parse_html(html: str):  # type: ignore[no-untyped-def]
-    from bs4 import BeautifulSoup
+    import warnings
+
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
     from index.formats import ParsedText
 
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():
+        # XHTML pages (PostgreSQL's docs, for one) are fine to read as HTML.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "lxml")
     title_tag = soup.find("title")
     title = _SPACE.sub(" ", title_tag.get_text()).strip() if title_tag else None
     canonical = soup.find("link", rel="canonical")
