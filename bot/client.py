@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import discord
@@ -29,6 +30,8 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 class VerbatimBot(commands.Bot):
     def __init__(self, settings: Settings, service: AnswerService, feedback: FeedbackLog, **options: object) -> None:
+        # A text-only bot: discord.py's start-up warnings about missing voice libraries are noise.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),
@@ -47,6 +50,10 @@ class VerbatimBot(commands.Bot):
             log.info("index_built_at_startup", extra={"summary": report.summary})
         for name in COGS:
             await self.load_extension(name)
+        # The model and index are hundreds of thousands of long-lived objects; a full garbage
+        # collection walking them paused the event loop for ~400 ms. Frozen, they are skipped.
+        gc.collect()
+        gc.freeze()
         if self.settings.dev_guild_id:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -55,6 +62,11 @@ class VerbatimBot(commands.Bot):
         else:
             synced = await self.tree.sync()
             log.info("commands_synced_globally", extra={"count": len(synced)})
+
+    async def on_message(self, message: discord.Message) -> None:
+        # No prefix commands: a mention is a question for the ask cog's listener. The default
+        # would look "what" up in "@Verbatim what …" as a command and log CommandNotFound as an error.
+        return
 
     async def on_ready(self) -> None:
         log.info("ready", extra={"user": str(self.user), "guilds": len(self.guilds)})
@@ -88,8 +100,22 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
     message = user_message_for(error)
     try:
         if interaction.response.is_done():
+            await _drop_public_thinking_message(interaction)
             await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
         else:
             await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
     except discord.HTTPException:
         log.warning("error_message_not_delivered", exc_info=True)
+
+
+async def _drop_public_thinking_message(interaction: discord.Interaction) -> None:
+    """After a public defer, the first followup replaces the "thinking…" message and keeps its
+    public visibility whatever its own flags say: delete it first, so the error stays private."""
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return
+    try:
+        original = await interaction.original_response()
+        if original.flags.loading and not original.flags.ephemeral:
+            await interaction.delete_original_response()
+    except discord.HTTPException:
+        log.debug("thinking_message_not_deleted", exc_info=True)

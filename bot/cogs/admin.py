@@ -79,11 +79,15 @@ class AdminCog(commands.Cog):
             await interaction.response.send_message("A reindex is already running; I will report when it is done.", ephemeral=True, allowed_mentions=NO_PINGS)
             return
         self._progress = None
-        self._task = asyncio.create_task(self._run(interaction))  # claimed before any await
-        await interaction.response.send_message(progress_text(None), ephemeral=True, allowed_mentions=NO_PINGS)
+        replied = asyncio.Event()
+        self._task = asyncio.create_task(self._run(interaction, replied))  # claimed before any await
+        try:
+            await interaction.response.send_message(progress_text(None), ephemeral=True, allowed_mentions=NO_PINGS)
+        finally:
+            replied.set()
 
-    async def _run(self, interaction: discord.Interaction) -> None:
-        editor = asyncio.create_task(self._edit_progress(interaction))
+    async def _run(self, interaction: discord.Interaction, replied: asyncio.Event) -> None:
+        editor = asyncio.create_task(self._edit_progress(interaction, replied))
         try:
             report, seconds = await self.bot.service.reindex(on_progress=self._set_progress)
             text = report_text(report, seconds)
@@ -94,6 +98,7 @@ class AdminCog(commands.Cog):
             text = f"**Reindex failed**; the previous index is still answering.\n{user_message_for(exc)}"
         finally:
             editor.cancel()
+        await replied.wait()  # the report edits the first reply: a quick reindex must not overtake it
         try:
             await interaction.edit_original_response(content=text, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
@@ -102,8 +107,9 @@ class AdminCog(commands.Cog):
     def _set_progress(self, progress: ReindexProgress) -> None:
         self._progress = progress
 
-    async def _edit_progress(self, interaction: discord.Interaction) -> None:
+    async def _edit_progress(self, interaction: discord.Interaction, replied: asyncio.Event) -> None:
         shown = None
+        await replied.wait()
         while True:
             await asyncio.sleep(PROGRESS_EDIT_SECONDS)
             text = progress_text(self._progress)
