@@ -1,0 +1,197 @@
+"""Reliability through the fake Discord: load during a reindex, Discord's faults, secrets.
+
+Every test here also runs the shared teardown checks of the ``verbatim`` fixture: no
+message could ping anyone, and nothing was logged at ERROR unexpectedly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from tests.bot.conftest import CALLBACK, WEBHOOK, embed_of, is_ephemeral, quotes_in
+from tests.conftest import HashingEmbedder
+from tests.fakediscord.fixtures import FAKE_TOKEN
+
+FIGURES = "/tmp/verbatim-reliability-figures.json"
+
+
+class GatedEmbedder(HashingEmbedder):
+    """Document embedding waits for ``release``, so a reindex stays running as long as a test needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.building = threading.Event()
+
+    def embed_documents(self, texts, *, batch_size=32):
+        self.building.set()
+        self.release.wait(timeout=30)
+        return super().embed_documents(texts, batch_size=batch_size)
+
+
+class SlowQueries(HashingEmbedder):
+    delay = 0.3
+
+    def embed_query(self, text):
+        time.sleep(self.delay)
+        return super().embed_query(text)
+
+
+async def _max_loop_stall(stop: asyncio.Event) -> float:
+    worst = 0.0
+    while not stop.is_set():
+        started = time.perf_counter()
+        await asyncio.sleep(0.005)
+        worst = max(worst, time.perf_counter() - started - 0.005)
+    return worst
+
+
+def _record(name: str, value: object) -> None:
+    try:
+        with open(FIGURES, encoding="utf-8") as handle:
+            figures = json.load(handle)
+    except (OSError, ValueError):
+        figures = {}
+    figures[name] = value
+    with open(FIGURES, "w", encoding="utf-8") as handle:
+        json.dump(figures, handle, indent=2)
+
+
+async def _questions_during_a_reindex(h, round_number: int) -> float:
+    """One round: a gated /reindex, 50 /ask while it runs, then release. Returns the largest stall."""
+    gated = GatedEmbedder()
+    h.service.embedder = gated  # the build waits on the gate; queries hash as before
+    (h.docs_dir / f"extra{round_number}.md").write_text(
+        f"# Extra {round_number}\n\nAlpacas hum when they are curious, round {round_number}.\n", encoding="utf-8"
+    )
+    stop = asyncio.Event()
+    watchdog = asyncio.create_task(_max_loop_stall(stop))
+    since = len(h.fake.calls)
+    first = await h.run(h.fake.slash_command("reindex", user=h.fake.admin))
+    assert is_ephemeral(first)
+    await asyncio.to_thread(gated.building.wait, 10)
+
+    # A second reindex while one runs is refused politely.
+    second = await h.run(h.fake.slash_command("reindex", user=h.fake.admin))
+    assert "already running" in second.json["data"]["content"]
+
+    interactions = [
+        h.fake.slash_command("ask", {"question": f"What did the Department of Defense demand? ({n})"}) for n in range(50)
+    ]
+    await asyncio.gather(*(h.fake.dispatch_interaction(ix) for ix in interactions))
+    answers = await asyncio.gather(*(h.fake.wait_for_answer(ix, timeout=30) for ix in interactions))
+    gated.release.set()
+    done = await h.fake.wait_for(
+        lambda c: c.method == "PATCH" and "Reindex done" in json.dumps(c.json or {}), timeout=30, since=since
+    )
+    stop.set()
+    stall = await watchdog
+
+    assert len(answers) == 50
+    for call in answers:
+        quotes = quotes_in(embed_of(call)["description"])
+        assert quotes and all(q in h.doc_text(c.split(",")[0]) for q, c in quotes)
+    assert f"Added (1): extra{round_number}.md" in json.dumps(done.json)
+    return stall
+
+
+@pytest.mark.slow
+async def test_fifty_questions_during_a_reindex_are_all_answered_and_the_loop_stays_free(verbatim):
+    """Blocking code in the bot would stall every round; a busy machine (or a garbage
+    collection in this long-lived test process) only some. So up to three rounds, and the
+    best must stay under 100 ms; every round is reported."""
+    h = await verbatim()
+    embedder = h.service.embedder
+    gc.collect()
+    gc.freeze()  # as the bot's setup_hook does; this process also holds every earlier test's objects
+    stalls = []
+    try:
+        for round_number in range(3):
+            stalls.append(await _questions_during_a_reindex(h, round_number))
+            if stalls[-1] < 0.1:
+                break
+    finally:
+        gc.unfreeze()
+        h.service.embedder = embedder
+    assert (await h.ask("Why do alpacas hum?")).json  # the new index answers
+    shown = ", ".join(f"{s * 1000:.1f} ms" for s in stalls)
+    print(f"\nlargest event-loop stall with 50 questions during a reindex, per round: {shown}")
+    _record("loop_stall_ms_50_questions_during_reindex", [round(s * 1000, 1) for s in stalls])
+    assert min(stalls) < 0.1, f"event loop stalled in every round: {shown}"
+
+
+async def test_a_rate_limited_followup_is_retried_and_sent_once(verbatim):
+    h = await verbatim()
+    fault = h.fake.rate_limit("POST", WEBHOOK, times=2, retry_after=0.05)
+    interaction = h.fake.slash_command("ask", {"question": "Dario Amodei published a letter explaining the stance"})
+    answer = await h.run(interaction)
+    assert fault.hits == 2
+    assert quotes_in(embed_of(answer)["description"])
+    delivered = [c for c in h.fake.interaction_calls(interaction) if c.matches("POST", WEBHOOK) and c.ok]
+    assert len(delivered) == 1
+
+
+@pytest.mark.slow
+async def test_a_server_error_on_the_followup_is_retried_and_sent_once(verbatim):
+    h = await verbatim()
+    fault = h.fake.server_error("POST", WEBHOOK, times=1)
+    interaction = h.fake.slash_command("ask", {"question": "Dario Amodei published a letter explaining the stance"})
+    answer = await h.run(interaction, timeout=15)
+    assert fault.hits == 1 and quotes_in(embed_of(answer)["description"])
+    delivered = [c for c in h.fake.interaction_calls(interaction) if c.matches("POST", WEBHOOK) and c.ok]
+    assert len(delivered) == 1
+
+
+async def test_persistent_server_errors_end_in_a_logged_failure_not_a_duplicate(verbatim):
+    h = await verbatim()
+    h.expect_error("command_failed")
+    fault = h.fake.server_error("POST", WEBHOOK, times=50, status=503)  # 503 is not retried
+    interaction = h.fake.slash_command("ask", {"question": "Dario Amodei published a letter explaining the stance"})
+    await h.fake.dispatch_interaction(interaction)
+    await h.fake.wait_for(lambda c: c.fault is not None and c.matches("POST", WEBHOOK), timeout=10)
+    await asyncio.sleep(0.5)
+    assert fault.hits >= 1
+    assert not [c for c in h.fake.interaction_calls(interaction) if c.matches("POST", WEBHOOK) and c.ok]
+
+
+async def test_gateway_reconnect_in_the_middle_of_an_answer(verbatim):
+    h = await verbatim(embedder=SlowQueries())
+    interaction = h.fake.slash_command("ask", {"question": "Dario Amodei published a letter explaining the stance"})
+    await h.fake.dispatch_interaction(interaction)
+    await h.fake.wait_for(lambda c: c.matches("POST", CALLBACK), timeout=5)  # deferred, now answering
+    await h.fake.force_reconnect()
+    answer = await h.fake.wait_for_answer(interaction, timeout=10)
+    assert quotes_in(embed_of(answer)["description"])
+    assert h.fake.gateway.resume_payloads, "the client resumed rather than re-identifying"
+    after = await h.ask("DoD designated Anthropic a national security supply chain risk")
+    assert quotes_in(embed_of(after)["description"])
+
+
+async def test_non_moderators_cannot_reindex_by_any_route(verbatim):
+    h = await verbatim(moderator_role_ids=[])
+    member = h.fake.member
+    for permissions in ("member", "none", None):
+        call = await h.run(h.fake.slash_command("reindex", user=member, permissions=permissions))
+        assert is_ephemeral(call) and "Only moderators" in call.json["data"]["content"]
+    unanswered = await h.run(h.fake.slash_command("unanswered", user=member, permissions="member"))
+    assert "Only moderators" in unanswered.json["data"]["content"]
+    assert not h.service.reindexing
+    assert not [c for c in h.fake.calls if c.method == "PATCH" and "Reindex" in json.dumps(c.json or {})]
+
+
+async def test_the_token_never_reaches_the_logs(verbatim, caplog):
+    caplog.set_level(logging.DEBUG)
+    h = await verbatim()
+    await h.ask("Dario Amodei published a letter explaining the stance")
+    await h.run(h.fake.slash_command("reindex", user=h.fake.admin))
+    assert h.bot.http.token == FAKE_TOKEN  # it was used...
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records)
+    assert len(caplog.records) > 20 and FAKE_TOKEN not in logged  # ...and never logged
+    assert FAKE_TOKEN not in repr(h.settings) and FAKE_TOKEN not in repr(h.bot.settings)

@@ -1,0 +1,136 @@
+"""``verbatim run`` and ``verbatim chat`` as black boxes: real processes, real model, fake Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.render import unescape
+from tests.bot.conftest import embed_of, quotes_in
+from tests.conftest import SEED
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.fixtures import FAKE_TOKEN
+
+QUESTION = "What did the Department of Defense demand from Anthropic?"
+GUILD_COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"
+
+
+def verbatim_command() -> list[str]:
+    script = Path(sys.executable).with_name("verbatim")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any Verbatim or Discord settings of the developer's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_") and k != "DISCORD_TOKEN"}
+    env.update(extra)
+    return env
+
+
+def test_run_without_a_token_is_one_line_pointing_to_chat(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*verbatim_command(), "run"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: No Discord token") and "verbatim chat" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+async def test_run_with_a_token_discord_refuses_is_one_line(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    env = clean_env(
+        DISCORD_TOKEN="not-the-right-token",
+        VERBATIM_DISCORD_API_BASE=fake_discord.api_base,
+        VERBATIM_DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+        VERBATIM_DOCS_DIR=str(tmp_path / "docs"),
+        VERBATIM_INDEX_DIR=str(tmp_path / "index"),
+    )
+    process = await asyncio.create_subprocess_exec(
+        *verbatim_command(), "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert lines == ["error: Discord refused the token (Improper token has been passed.): check DISCORD_TOKEN."], lines
+    assert stdout == b""
+    [login] = fake_discord.calls
+    assert (login.path, login.status) == ("/users/@me", 401)
+
+
+@pytest.mark.slow
+async def test_verbatim_run_answers_ask_through_discord_and_chat_shows_the_same(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / SEED.name).write_bytes(SEED.read_bytes())
+    env = clean_env(
+        DISCORD_TOKEN=FAKE_TOKEN,
+        VERBATIM_DISCORD_API_BASE=fake.api_base,
+        VERBATIM_DISCORD_GATEWAY_URL=fake.gateway_url,
+        VERBATIM_DEV_GUILD_ID=str(fake.guild_id),
+        VERBATIM_DOCS_DIR=str(docs),
+        VERBATIM_INDEX_DIR=str(tmp_path / "index"),
+        VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
+        VERBATIM_COOLDOWN_SECONDS="0",
+    )
+    stderr_path = tmp_path / "run.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            *verbatim_command(), "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            sync = await fake.wait_for(lambda c: c.ok and c.matches("PUT", GUILD_COMMANDS), timeout=180)
+            assert "ask" in {c["name"] for c in sync.json}
+            await fake.signal.wait_until(lambda: fake.gateway.identify_count >= 1 or None, 60, "IDENTIFY")
+            ix = await fake.dispatch_interaction(fake.slash_command("ask", {"question": QUESTION}))
+            answer = await fake.wait_for_answer(ix, timeout=60)
+        finally:
+            if process.returncode is None:
+                # What `docker stop` and systemd send: the bot must close its connection and exit 0.
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), 30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+                    raise
+    errors = stderr_path.read_text("utf-8", "replace")
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors
+    assert errors.strip() == "", errors  # a normal run logs no warnings (default level WARNING)
+    await fake.signal.wait_until(lambda: all(c.close_code is not None for c in fake.gateway.connections) or None, 10, "close")
+    # discord.py sent a close frame (it uses 1000 or 4000); a killed process leaves 1006 (abnormal closure).
+    assert [c.close_code for c in fake.gateway.connections] in ([1000], [4000])
+
+    description = embed_of(answer)["description"]
+    assert "remove all safety guardrails" in unescape(description)
+    assert answer.json["allowed_mentions"] == {"parse": []}
+    quotes = quotes_in(description)
+    source = SEED.read_text("utf-8")
+    assert quotes and all(q in source for q, _ in quotes)
+
+    # The console shows the same quotes, from the index the bot built.
+    chat = subprocess.run(
+        [*verbatim_command(), "chat"],
+        cwd=tmp_path,
+        env=clean_env(VERBATIM_DOCS_DIR=str(docs), VERBATIM_INDEX_DIR=str(tmp_path / "index")),
+        input=f"{QUESTION}\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "Traceback" not in chat.stderr
+    assert unescape(description) in chat.stdout
+    for quote, citation in quotes:
+        assert f"> {quote}\n— {citation}" in chat.stdout
