@@ -17,6 +17,7 @@ import pytest
 
 from tests.bot.conftest import CALLBACK, WEBHOOK, embed_of, is_ephemeral, quotes_in
 from tests.conftest import HashingEmbedder
+from tests.hostile import HOSTILE_QUESTIONS
 from tests.fakediscord.fixtures import FAKE_TOKEN
 
 FIGURES = "/tmp/verbatim-reliability-figures.json"
@@ -195,3 +196,22 @@ async def test_the_token_never_reaches_the_logs(verbatim, caplog):
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records)
     assert len(caplog.records) > 20 and FAKE_TOKEN not in logged  # ...and never logged
     assert FAKE_TOKEN not in repr(h.settings) and FAKE_TOKEN not in repr(h.bot.settings)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_QUESTIONS))
+async def test_hostile_questions_through_the_bot(verbatim, name):
+    h = await verbatim()
+    question = HOSTILE_QUESTIONS[name]
+    via_mention = h.fake.message_create(f"{h.fake.mention(h.fake.bot_user)} {question}")
+    await h.fake.dispatch_message(via_mention)
+    reply = await h.fake.wait_for_bot_message(h.fake.channel_id, timeout=10)
+    shown = json.dumps(reply)
+    assert "Traceback" not in shown and reply.get("embeds") or reply.get("content")
+    if question.strip():  # an empty slash option cannot be sent (Discord enforces length >= 1)
+        call = await h.ask(question)
+        body = json.dumps(call.json)
+        assert "Traceback" not in body
+        if call.json.get("embeds") or (call.json.get("data") or {}).get("embeds"):
+            for quote, citation in quotes_in(embed_of(call)["description"]):
+                assert quote in h.doc_text(citation.split(",")[0].split(" › ")[0])
+    assert quotes_in(embed_of(await h.ask("Dario Amodei published a letter explaining the stance"))["description"])
