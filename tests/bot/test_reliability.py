@@ -17,8 +17,8 @@ import pytest
 
 from tests.bot.conftest import CALLBACK, WEBHOOK, embed_of, is_ephemeral, quotes_in
 from tests.conftest import HashingEmbedder
-from tests.hostile import HOSTILE_QUESTIONS
 from tests.fakediscord.fixtures import FAKE_TOKEN
+from tests.hostile import HOSTILE_QUESTIONS
 
 FIGURES = "/tmp/verbatim-reliability-figures.json"
 
