@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bot.engine_factory import make_embedder
+from bot.engine_factory import make_embedder, model_cache_dir
 from bot.progress import build_progress
 from bot.settings import Settings
 from index import RETRIEVERS, Engine, build_index
@@ -70,7 +70,11 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     documents = args.docs or default_documents_dir(args.questions) or settings.docs_dir
     if not Path(documents).is_dir():
         raise NoDocumentsError(f"The documents folder {documents} does not exist.", hint="Pass it with --docs DIR.")
-    overrides = {"docs_dir": documents, "index_dir": args.index_dir or eval_index_dir(settings, Path(documents))}
+    overrides = {
+        "docs_dir": documents,
+        "index_dir": args.index_dir or eval_index_dir(settings, Path(documents)),
+        "model_cache_dir": model_cache_dir(settings),  # one export serves every evaluated folder
+    }
     settings = settings.model_copy(update=overrides)
     config = settings.engine_config()
     embedder = make_embedder(settings)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path(".verbatim/index"), description="Where the index is stored.")
     model: str = Field(DEFAULT_MODEL, min_length=1, description="sentence-transformers model: the bundled one, a local folder, or a cached name.")
     device: str = Field("cpu", description="Torch device: cpu, cuda, cuda:N or mps.")
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto", description="Embedding backend: auto (ONNX int8 on CPU, else torch), torch, onnx or onnx-int8."
+    )
+    model_cache_dir: Path | None = Field(None, description="Where the exported ONNX model is cached (default: models/ beside the index directory).")
     allow_download: bool = Field(False, description="Let a non-bundled model be downloaded from the Hugging Face hub.")
     chunk_size: int = Field(800, ge=100, le=8000, description="Largest chunk, in characters (about 4 per model token).")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")

@@ -27,6 +27,7 @@ from index.errors import (
     ReindexInProgressError,
     VerbatimError,
 )
+from index.onnx_embedding import OnnxEmbedder, make_embedder
 from index.sentences import split_sentences
 from index.types import (
     RETRIEVERS,
@@ -46,5 +47,5 @@ __all__ = [
     "EngineConfig", "IndexMismatchError", "IndexNotFoundError", "InvalidQuestionError", "ModelLoadError",
     "NoDocumentsError", "Passage", "ReindexInProgressError", "Retriever", "SectionRef",
     "SentenceTransformerEmbedder", "SkippedFile", "VerbatimError", "build_index", "chunk_document", "clean_question",
-    "load_documents", "parse_document", "split_sentences",
+    "load_documents", "make_embedder", "parse_document", "split_sentences", "OnnxEmbedder",
 ]

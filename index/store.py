@@ -224,7 +224,8 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Tru
     if expected_model is not None and manifest.model != expected_model:
         raise IndexMismatchError(
             f"The index was built with the model {manifest.model!r}, but {expected_model!r} is configured.",
-            hint=f"{_REBUILD_HINT}, or set VERBATIM_MODEL={manifest.model}.",
+            hint="Rebuild it with: verbatim index (it rebuilds in full when the model changes), "
+            "or set VERBATIM_MODEL / VERBATIM_BACKEND back to what it was built with.",
         )
     if verify:
         for relative, expected in manifest.files.items():

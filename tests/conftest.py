@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,10 @@ from index.chunking import ChunkingParams
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SEED = REPO / "docs" / "anthropic-dod-standoff.txt"
+# One ONNX export of the packaged model serves every real-model test of this session
+# (VERBATIM_MODEL_CACHE_DIR); each would otherwise export its own next to its index.
+MODEL_CACHE = Path(tempfile.mkdtemp(prefix="verbatim-test-models-"))
+atexit.register(shutil.rmtree, MODEL_CACHE, ignore_errors=True)
 
 
 class HashingEmbedder:

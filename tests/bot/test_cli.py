@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bot.cli import main
-from tests.conftest import REPO, SHARED
+from tests.conftest import MODEL_CACHE, REPO, SHARED
 from tests.hostile import HOSTILE_QUESTIONS
 
 pytestmark = pytest.mark.slow
@@ -23,6 +23,7 @@ def workdir(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("VERBATIM_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("VERBATIM_MODEL_CACHE_DIR", str(MODEL_CACHE))
     return tmp_path
 
 
@@ -92,7 +93,7 @@ def test_help_explains_the_commands():
 
 def test_black_box_console_script_answers_offline(workdir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
-    env.update(HF_HUB_OFFLINE="1", NO_PROXY="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    env.update(VERBATIM_MODEL_CACHE_DIR=str(MODEL_CACHE), HF_HUB_OFFLINE="1", NO_PROXY="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
     verbatim = os.path.join(os.path.dirname(sys.executable), "verbatim")
     result = subprocess.run(
         [verbatim, "ask", "What designation did the DoD finally give Anthropic?"],

@@ -13,7 +13,7 @@ import pytest
 
 from bot.render import unescape
 from tests.bot.conftest import embed_of, quotes_in
-from tests.conftest import SEED
+from tests.conftest import MODEL_CACHE, SEED
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import FAKE_TOKEN
 
@@ -29,6 +29,7 @@ def verbatim_command() -> list[str]:
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any Verbatim or Discord settings of the developer's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_") and k != "DISCORD_TOKEN"}
+    env["VERBATIM_MODEL_CACHE_DIR"] = str(MODEL_CACHE)
     env.update(extra)
     return env
 

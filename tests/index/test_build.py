@@ -69,7 +69,7 @@ def test_a_different_model_is_refused_with_the_way_out(config, embedder):
     class OtherModel(HashingEmbedder):
         name = "another-model"
 
-    with pytest.raises(IndexMismatchError, match="another-model.*--rebuild"):
+    with pytest.raises(IndexMismatchError, match="another-model.*verbatim index"):
         Engine.load(config, OtherModel())
 
 

@@ -1,0 +1,302 @@
+"""A faster embedder: the same sentence-transformers model run by ONNX Runtime.
+
+The model is exported once, locally, from the packaged weights (``torch.onnx.export``;
+nothing is downloaded), optionally quantized to int8 with ONNX Runtime's dynamic
+quantization, and cached in a folder (by default ``<index_dir>/models/``). Inference
+then needs only ``onnxruntime`` and ``tokenizers``: mean pooling and L2 normalization
+are done in numpy, as the model's sentence-transformers modules do.
+
+int8 vectors are close to fp32 ones but not interchangeable (an index must never mix
+them), so the backend is part of :attr:`OnnxEmbedder.name`, which the manifest records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from index.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, resolve_model_path
+from index.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["torch", "onnx", "onnx-int8", "auto"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
+# "auto": the fastest backend whose answer quality matches torch fp32 (README, "Performance").
+AUTO_BACKEND = "onnx-int8"
+_EXPORT_FORMAT = 2  # bump when the export recipe changes, so stale caches are redone
+
+
+def backend_model_name(model: str, backend: str) -> str:
+    """The manifest's model name: plain for torch fp32 (indexes built before backends
+    existed stay valid), ``model+backend`` otherwise."""
+    return model if backend == "torch" else f"{model}+{backend}"
+
+
+def _model_files(path: Path) -> tuple[Path, int, bool]:
+    """The tokenizer file, the maximum sequence length and whether to normalize."""
+    tokenizer = path / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise ModelLoadError(f"The model folder {path} has no tokenizer.json; the ONNX backend needs one.")
+    max_length = 512
+    bert_config = path / "sentence_bert_config.json"
+    if bert_config.is_file():
+        max_length = int(json.loads(bert_config.read_text(encoding="utf-8")).get("max_seq_length") or max_length)
+    modules = path / "modules.json"
+    normalize = True
+    if modules.is_file():
+        kinds = [m.get("type", "") for m in json.loads(modules.read_text(encoding="utf-8"))]
+        pooling = [k for k in kinds if k.endswith("Pooling")]
+        if len(kinds) > 3 or (pooling and not _mean_pooling(path)):
+            raise ModelLoadError(f"The model in {path} is not a plain mean-pooled encoder; use the torch backend.")
+        normalize = any(k.endswith("Normalize") for k in kinds)
+    return tokenizer, max_length, normalize
+
+
+def _mean_pooling(path: Path) -> bool:
+    config = path / "1_Pooling" / "config.json"
+    if not config.is_file():
+        return True
+    data = json.loads(config.read_text(encoding="utf-8"))
+    return bool(data.get("pooling_mode_mean_tokens")) and not any(
+        data.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+    )
+
+
+@contextlib.contextmanager
+def _root_logging_above_warning() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def export_onnx(model_path: Path, target: Path, *, quantize: bool) -> Path:
+    """Export the transformer in ``model_path`` to ``target`` (an ``.onnx`` file), then
+    quantize it to int8 if asked. Written to a temporary name and renamed: a crash never
+    leaves a half-written model in the cache."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The exporter's tracer warnings and the quantizer's advice (logged on the root logger)
+    # are about generic models; for this one they are noise on a user's terminal.
+    with (
+        tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as scratch,
+        warnings.catch_warnings(),
+        _root_logging_above_warning(),
+    ):
+        warnings.simplefilter("ignore")
+        fp32 = Path(scratch) / "model.onnx"
+        model = AutoModel.from_pretrained(str(model_path), local_files_only=True).eval()
+
+        class _Encoder(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+                out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                return out[0]
+
+        sample = torch.ones((2, 8), dtype=torch.int64)
+        axes = {0: "batch", 1: "tokens"}
+        with torch.no_grad():
+            torch.onnx.export(
+                _Encoder(),
+                (sample, sample, torch.zeros_like(sample)),
+                str(fp32),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["token_embeddings"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                              "token_embeddings": axes},
+                opset_version=17,
+                dynamo=False,
+            )
+        result = fp32
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            result = Path(scratch) / "model-int8.onnx"
+            # MatMuls only (int8 word embeddings cost 5 points of cosine to fp32), one scale per
+            # output channel; 7-bit weights on CPUs without VNNI, whose u8s8 kernels saturate.
+            quantize_dynamic(
+                str(fp32),
+                str(result),
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,
+                reduce_range=not cpu_has_vnni(),
+            )
+        os.replace(result, target)
+    return target
+
+
+def cpu_has_vnni() -> bool:
+    """True when the CPU has VNNI int8 dot products (AVX512-VNNI or AVX-VNNI)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+class OnnxEmbedder:
+    """A mean-pooled sentence-transformers encoder run by ONNX Runtime (fp32 or int8).
+
+    ``cache_dir`` holds the exported model; it is created on first use. Thread-safe.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, cache_dir: Path, quantize: bool = True) -> None:
+        self._model_setting = model
+        self._backend = "onnx-int8" if quantize else "onnx"
+        self._cache_dir = Path(cache_dir)
+        self._quantize = quantize
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._normalize = True
+        self._dimension: int | None = None
+
+    @property
+    def name(self) -> str:
+        return backend_model_name(self._model_setting, self._backend)
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    def model_file(self) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self._model_setting)
+        return self._cache_dir / f"{safe}-{self._backend}-v{_EXPORT_FORMAT}" / "model.onnx"
+
+    def _loaded(self):  # type: ignore[no-untyped-def]
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._load()
+        return self._session
+
+    def _load(self) -> None:
+        source = Path(resolve_model_path(self._model_setting))
+        if not source.is_dir():
+            raise ModelLoadError(f"The ONNX backend needs a local model folder; {self._model_setting!r} is not one.")
+        tokenizer_file, max_length, normalize = _model_files(source)
+        target = self.model_file()
+        if not target.is_file():
+            log.info("onnx_export", extra={"model": self._model_setting, "target": str(target)})
+            export_onnx(source, target, quantize=self._quantize)
+            for name in ("tokenizer.json", "sentence_bert_config.json"):
+                if (source / name).is_file():
+                    shutil.copyfile(source / name, target.parent / name)
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
+        options.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: the bot's event loop shares the CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+        self._normalize = normalize
+        self._inputs = {i.name for i in session.get_inputs()}
+        self._session = session
+        self._dimension = int(self._run(["dimension probe"]).shape[1])
+
+    @property
+    def dimension(self) -> int:
+        self._loaded()
+        assert self._dimension is not None
+        return self._dimension
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        assert self._tokenizer is not None and self._session is not None
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for i, e in enumerate(encodings):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        tokens = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        if self._normalize:
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(pooled, dtype=np.float32)
+
+    def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        self._loaded()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Batches of similar length waste little work on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        step = max(batch_size, 1)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            out[rows] = self._run([texts[i] for i in rows])
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self._loaded()
+        return self._run([text])[0]
+
+
+def make_embedder(
+    model: str = DEFAULT_MODEL,
+    *,
+    backend: str = "auto",
+    cache_dir: Path,
+    device: str = "cpu",
+    allow_download: bool = False,
+) -> Embedder:
+    """The embedder for ``backend``. ``auto`` picks :data:`AUTO_BACKEND` on CPU with a
+    local model and falls back to torch fp32 when ONNX Runtime is missing or the export
+    fails; an explicit ``onnx``/``onnx-int8`` raises instead of falling back."""
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"Unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    torch_embedder = SentenceTransformerEmbedder(model, device=device, allow_download=allow_download)
+    if backend == "torch":
+        return torch_embedder
+    chosen = AUTO_BACKEND if backend == "auto" else backend
+    if backend == "auto" and (device != "cpu" or not _local(model)):
+        return torch_embedder
+    onnx = OnnxEmbedder(model, cache_dir=cache_dir, quantize=chosen == "onnx-int8")
+    if backend != "auto":
+        return onnx
+    try:
+        _ = onnx.dimension  # loads, exporting on first use
+    except Exception as exc:  # any failure of the fast path falls back
+        log.warning("onnx_unavailable_using_torch", extra={"reason": f"{type(exc).__name__}: {exc}"})
+        return torch_embedder
+    return onnx
+
+
+def _local(model: str) -> bool:
+    try:
+        return Path(resolve_model_path(model)).is_dir()
+    except ModelLoadError:
+        return False
