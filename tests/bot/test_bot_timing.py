@@ -128,7 +128,7 @@ async def test_event_loop_never_stalls_during_20_questions_and_a_reindex(verbati
         add_documents(h.docs_dir, 20, prefix=f"round{round_}")
         async with StallProbe().running() as probe:
             report = await asks_and_a_reindex(h, [QUESTIONS[n % len(QUESTIONS)] for n in range(20)], must_quote=False)
-        assert "Added (20)" in report and probe.samples > 10
+        assert "Added (20)" in report and probe.samples > 3  # the probe ran during the work
         stalls.append(probe.max_stall)
         if probe.max_stall < MAX_STALL_SECONDS:
             break

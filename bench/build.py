@@ -1,0 +1,158 @@
+"""Index build throughput and peak memory, and the time of an incremental reindex.
+
+1. Full builds of the same pages of the Debian documentation corpus (copied to a scratch
+   folder, --chunks chunks or a little more) with each backend, each in a fresh process
+   (peak memory is the process's own). The ONNX export is done before timing (it happens
+   once per index, cached in <index>/models/) and its time is printed separately.
+2. Incremental reindex: pages adding up to --incremental chunks (about 20k) are indexed
+   once, with vectors derived from real embeddings instead of embedded (that would take
+   half an hour here; a reindex reuses stored vectors anyway), then one page changes and
+   ``build_index`` runs again with a warm embedder, as the bot's /reindex does.
+
+    python bench/build.py [--chunks 1500] [--incremental 20000] [--backends torch,onnx-int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import CACHE, DEBIAN, corpus_chunks, derive_vectors, machine_header, make_bench_embedder, peak_rss_mb, table
+
+
+def pages_for(count: int) -> list[str]:
+    """Pages (relative paths) in a fixed shuffled order whose chunks add up to ``count``."""
+    chunks, _ = corpus_chunks()
+    per_page: dict[str, int] = {}
+    for c in chunks:
+        per_page[c.document] = per_page.get(c.document, 0) + 1
+    names = sorted(per_page)
+    order = np.random.default_rng(0).permutation(len(names))
+    out, total = [], 0
+    for i in order:
+        if total >= count:
+            break
+        out.append(names[i])
+        total += per_page[names[i]]
+    return out
+
+
+def copy_pages(pages: list[str], target: Path) -> None:
+    for page in pages:
+        (target / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DEBIAN / page, target / page)
+
+
+def child_build(backend: str, docs: str, index: str) -> None:
+    from index import EngineConfig, build_index
+
+    embedder = make_bench_embedder(backend)
+    started = time.perf_counter()
+    embedder.embed_query("load")
+    load_s = time.perf_counter() - started
+    config = EngineConfig(documents_dir=Path(docs), index_dir=Path(index))
+    started = time.perf_counter()
+    report = build_index(config, embedder, rebuild=True)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"chunks": report.chunks, "seconds": seconds, "chunks_per_s": report.chunks / seconds,
+                      "load_s": load_s, "peak_rss_mb": peak_rss_mb()}))
+
+
+class _Precomputed:
+    """Stands in for the real embedder in the first build of the incremental test: same name,
+    vectors derived from real embeddings."""
+
+    def __init__(self, name: str, seed: np.ndarray) -> None:
+        self.name, self._seed, self.dimension, self._n = name, seed, seed.shape[1], 0
+
+    def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        self._n += 1
+        return derive_vectors(self._seed, len(texts), rng_seed=self._n)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+def incremental(backend: str, count: int, scratch: Path) -> dict[str, float]:
+    import logging
+
+    from latency import seed_vectors
+
+    from index import EngineConfig, build_index
+
+    docs = scratch / "docs-incremental"
+    pages = pages_for(count)
+    copy_pages(pages, docs)
+    embedder = make_bench_embedder(backend)
+    chunks, titles = corpus_chunks()
+    seed = seed_vectors(backend, chunks, titles, 1000)
+    config = EngineConfig(documents_dir=docs, index_dir=scratch / "index-incremental")
+    first = build_index(config, _Precomputed(embedder.name, seed))
+    embedder.embed_query("warm up")
+    changed = docs / pages[len(pages) // 2]
+    times = []
+    for n in range(3):
+        with open(changed, "ab") as handle:
+            handle.write(f"\n\nA new closing paragraph, edit number {n}, about incremental reindexing.\n".encode())
+        logging.getLogger("index").setLevel(logging.WARNING)
+        started = time.perf_counter()
+        report = build_index(config, embedder)
+        times.append(time.perf_counter() - started)
+        assert report.changed and report.embedded_chunks < 200, report.summary
+    return {"pages": len(pages), "chunks": first.chunks, "changed_page": changed.name,
+            "embedded": report.embedded_chunks, "seconds": sorted(times)[1], "runs": times}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=1500)
+    parser.add_argument("--incremental", type=int, default=20000)
+    parser.add_argument("--backends", default="torch,onnx-int8")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_build(*args.child)
+        return
+    print(machine_header("Index build"), flush=True)
+    backends = args.backends.split(",")
+    for backend in backends:  # export once, outside the timed builds
+        started = time.perf_counter()
+        make_bench_embedder(backend).embed_query("export")
+        print(f"{backend}: model ready in {time.perf_counter() - started:.1f} s (ONNX: export + quantization if not "
+              f"cached in {CACHE / 'models'})", flush=True)
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        docs = scratch / "docs"
+        pages = pages_for(args.chunks)
+        copy_pages(pages, docs)
+        for backend in backends:
+            out = subprocess.run([sys.executable, __file__, "--child", backend, str(docs), str(scratch / f"index-{backend}")],
+                                 capture_output=True, text=True, check=True)
+            results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{backend}: {results[backend]}", flush=True)
+        base = results[backends[0]]
+        rows = [[b, r["chunks"], f"{r['seconds']:.1f}", f"{r['chunks_per_s']:.1f}",
+                 f"{r['chunks_per_s'] / base['chunks_per_s']:.2f}x", f"{r['peak_rss_mb']:.0f}"] for b, r in results.items()]
+        print(f"\nFull build of {len(pages)} Debian documentation pages (parse, chunk, embed, BM25, FAISS, write):")
+        print(table(["backend", "chunks", "seconds", "chunks/s", "vs torch", "peak RSS MB"], rows), flush=True)
+        inc = {b: incremental(b, args.incremental, scratch / b) for b in backends[-1:]}
+        for b, r in inc.items():
+            print(f"\nIncremental reindex, {r['pages']} pages / {r['chunks']:,} chunks, one page changed "
+                  f"({r['changed_page']}, {r['embedded']} chunks embedded), {b}: median of 3 "
+                  f"{r['seconds']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in r['runs'])})")
+        results["incremental"] = inc
+    from common import save_result
+
+    save_result("build", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The README's chart: warm query latency by corpus size, Verbatim against its peers.
+
+Reads the JSON the other scripts leave in bench/results/ (run them first) and writes
+bench/performance.png.
+
+    python bench/chart.py
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import REPO, RESULTS
+
+OUT = REPO / "bench" / "performance.png"
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latency, peers, ann = load("latency"), load("peers"), load("ann")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    for name, label, style in (("verbatim", "Verbatim (ONNX int8, index by size)", "o-"),
+                               ("baseline", "Verbatim before (torch fp32, flat)", "s--")):
+        points = sorted((int(k.split()[1]), v["engine.ask end to end"]["median"])
+                        for k, v in latency.items() if k.startswith(name + " ") and len(k.split()) == 2)
+        if points:
+            ax.plot(*zip(*points), style, label=label + ", whole ask")
+    if ann:
+        dense = sorted((int(k.split()[0]), v["ms_median"]) for k, v in ann.items() if k.endswith("ivf-sq8 nprobe128"))
+        flat = sorted((int(k.split()[0]), v["ms_median"]) for k, v in ann.items() if k.endswith(" flat"))
+        if dense:
+            ax.plot(*zip(*dense), "^:", label="FAISS IVF-SQ8 search alone (nprobe 128, Verbatim above 50k)")
+        if flat:
+            ax.plot(*zip(*flat), "v:", label="FAISS flat search alone")
+    squad_chunks = 1580
+    for name, marker in (("verbatim", "*"), ("txtai", "D"), ("langchain", "P")):
+        if name in peers:
+            ax.plot([squad_chunks], [peers[name]["query_median_ms"]], marker, markersize=10, linestyle="none",
+                    label=f"{name} on SQuAD dev (search)" if name != "verbatim" else "Verbatim on SQuAD dev (search)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("chunks in the index")
+    ax.set_ylabel("warm query latency, median (ms)")
+    ax.set_title("Query latency by corpus size (2-core AMD EPYC, CPU only)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(OUT)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

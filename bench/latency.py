@@ -1,0 +1,213 @@
+"""Warm query latency of the engine, stage by stage, at about 1k, 10k and 100k chunks.
+
+Chunks are real: the Debian documentation corpus (60k chunks; the 100k index repeats it
+under a second folder name). Vectors: the first --real chunks are really embedded, the rest
+are derived from those real embeddings (bench/common.py, derive_vectors), since embedding
+100k chunks on 2 cores takes over half an hour. Query embedding, BM25, quote selection and
+rendering all run on the real question and text.
+
+Baseline (same run): the engine as it was: torch fp32 query embedding, exact flat FAISS
+index. Verbatim: the default backend and the FAISS index chosen for the size.
+
+    python bench/latency.py [--sizes 1000,10000,100000] [--queries 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import (
+    CACHE,
+    corpus_chunks,
+    derive_vectors,
+    embedding_texts,
+    machine_header,
+    make_bench_embedder,
+    save_result,
+    stats_ms,
+    table,
+)
+
+STAGES = ("embed query", "dense search", "lexical search", "fusion", "quote selection", "rank + render")
+
+
+def seed_vectors(backend: str, chunks, titles, count: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    path = CACHE / f"seed-{backend}-{count}.npy"
+    if path.exists():
+        return np.load(path)
+    embedder = make_bench_embedder(backend)
+    vectors = embedder.embed_documents(embedding_texts(chunks[:count], titles), batch_size=32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def corpus_of(size: int, chunks, titles):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    out = list(chunks[:size])
+    copy = 2
+    while len(out) < size:
+        more = [replace(c, document=f"copy{copy}/{c.document}") for c in chunks[: size - len(out)]]
+        titles.update({c.document: titles[c.document.split("/", 1)[1]] for c in more})
+        out += more
+        copy += 1
+    return out
+
+
+def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kind: str | None) -> None:  # type: ignore[no-untyped-def]
+    from index.build import library_versions
+    from index.chunking import ChunkingParams
+    from index.dense import build_dense_index, describe, save_dense_index
+    from index.lexical import LexicalIndex
+    from index.store import DocumentRecord, IndexDirectory, write_chunks, write_manifest, write_vectors
+
+    counts: dict[str, int] = {}
+    for c in chunks:
+        counts[c.document] = counts.get(c.document, 0) + 1
+    records = {d: DocumentRecord(d, "0" * 64, titles[d], "2026-01-01T00:00:00+00:00", n) for d, n in counts.items()}
+    directory = IndexDirectory(root)
+    with directory.write_lock(), directory.new_build() as folder:
+        write_chunks(folder, chunks)
+        write_vectors(folder, vectors)
+        dense = build_dense_index(vectors, kind)
+        save_dense_index(dense, folder / "dense.faiss")
+        LexicalIndex.build([c.text for c in chunks]).save(folder / "lexical")
+        params = ChunkingParams()
+        write_manifest(folder, {"model": model, "dimension": int(vectors.shape[1]),
+                                "chunking": {"max_chars": params.max_chars, "overlap": params.overlap},
+                                "versions": library_versions(), "built_at": "2026-01-01T00:00:00+00:00",
+                                "documents": records, "dense_index": describe(dense)})
+
+
+def staged_ask(engine, question: str, k: int = 3) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """What Engine.ask does (hybrid), with a clock between the stages."""
+    from bot.terminal import render_answer
+    from index.dense import search_dense
+    from index.engine import _CANDIDATES, _COVERAGE_WEIGHT, _Candidate, abstains
+    from index.lexical import tokenize
+    from index.quotes import choose_span
+    from index.types import Answer
+
+    t = [time.perf_counter()]
+    question = engine._clean(question)
+    tokens = tokenize(question)
+    weights = {w: engine._lexical.idf(w) for w in set(tokens)}
+    vector = engine.embedder.embed_query(question)
+    t.append(time.perf_counter())
+    dense_rows, dense_scores = search_dense(engine._dense, vector, _CANDIDATES)
+    t.append(time.perf_counter())
+    lexical_rows, lexical_scores = engine._lexical.search(tokens, _CANDIDATES)
+    t.append(time.perf_counter())
+    rows = {r: _Candidate(r, c, 0.0) for r, c in zip(dense_rows.tolist(), dense_scores.tolist())}
+    for r, bm25 in zip(lexical_rows.tolist(), lexical_scores.tolist()):
+        cosine = rows[r].cosine if r in rows else float(engine._vectors[r] @ vector)
+        rows[r] = _Candidate(r, cosine, bm25)
+    t.append(time.perf_counter())
+    scored = []
+    for c in rows.values():
+        span = choose_span(engine._chunks[c.row], weights, engine._tokens_of(c.row), engine.config.quote_max_chars)
+        scored.append((c.cosine + _COVERAGE_WEIGHT * span.coverage, c.cosine, c.row, span))
+    t.append(time.perf_counter())
+    scored.sort(key=lambda item: -item[0])
+    passages, taken = [], {}
+    for score, relevance, row, span in scored:
+        chunk = engine._chunks[row]
+        if any(a < span.end and span.start < b for a, b in taken.get(chunk.document, [])):
+            continue
+        taken.setdefault(chunk.document, []).append((span.start, span.end))
+        passages.append(engine._passage(chunk, span.start, span.end, score, relevance))
+        if len(passages) >= k:
+            break
+    answer = Answer(question, tuple(passages), abstains(passages, engine.config.threshold), (), "hybrid", "")
+    render_answer(answer)
+    t.append(time.perf_counter())
+    return dict(zip(STAGES, np.diff(t)))
+
+
+def questions_for(chunks, count: int, seed: int) -> list[str]:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        c = chunks[int(rng.integers(len(chunks)))]
+        words = c.text.split()
+        if c.section and len(words) > 12:
+            start = int(rng.integers(0, len(words) - 8))
+            out.append(f"{c.section[-1]}: how does {' '.join(words[start:start + 6])} work?")
+    return out
+
+
+def measure(engine, warm: list[str], questions: list[str]) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    for q in warm:
+        engine.ask(q)
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+    for q in questions:
+        for s, v in staged_ask(engine, q).items():
+            stages[s].append(v)
+    ends = []
+    for q in questions:
+        start = time.perf_counter()
+        engine.ask(q)
+        ends.append(time.perf_counter() - start)
+    out = {s: stats_ms(v) for s, v in stages.items()}
+    out["engine.ask end to end"] = stats_ms(ends)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--real", type=int, default=1000, help="chunks really embedded; the rest are derived")
+    parser.add_argument("--backend", default="onnx-int8", help="Verbatim's embedding backend")
+    parser.add_argument("--baseline-backend", default="torch")
+    args = parser.parse_args()
+    print(machine_header("Warm query latency by stage (ms)"), flush=True)
+    from index import EngineConfig
+    from index.engine import Engine
+
+    chunks, titles = corpus_chunks()
+    titles = dict(titles)
+    runs = {"baseline": (args.baseline_backend, "flat"), "verbatim": (args.backend, None)}
+    embedders = {name: make_bench_embedder(backend) for name, (backend, _) in runs.items()}
+    if args.baseline_backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)  # torch's best single-query setting on a shared 2-core CPU
+    results: dict[str, dict] = {}
+    for size in (int(s) for s in args.sizes.split(",")):
+        corpus = corpus_of(size, chunks, titles)
+        warm, questions = questions_for(corpus, 20, 1), questions_for(corpus, args.queries, 2)
+        for name, (backend, kind) in runs.items():
+            seed = seed_vectors(backend, chunks, titles, min(args.real, len(chunks)))
+            vectors = seed[:size] if size <= len(seed) else np.vstack([seed, derive_vectors(seed, size - len(seed))])
+            with tempfile.TemporaryDirectory() as scratch:
+                root = Path(scratch) / "index"
+                started = time.perf_counter()
+                write_index(root, corpus, titles, vectors, embedders[name].name, kind)
+                built = time.perf_counter() - started
+                config = EngineConfig(index_dir=root)
+                engine = Engine.load(config, embedders[name], verify=False)
+                results[f"{name} {size}"] = {"index": engine.manifest.dense_index, "write_s": built,
+                                             **measure(engine, warm, questions)}
+                r = results[f"{name} {size}"]
+                print(f"{size} chunks, {name} ({backend}, {r['index']}): ask median "
+                      f"{r['engine.ask end to end']['median']:.2f} ms, p95 {r['engine.ask end to end']['p95']:.2f} ms",
+                      flush=True)
+        base, ours = results[f"baseline {size}"], results[f"verbatim {size}"]
+        rows = [[stage, f"{base[stage]['median']:.2f}", f"{base[stage]['p95']:.2f}", f"{ours[stage]['median']:.2f}",
+                 f"{ours[stage]['p95']:.2f}", f"{base[stage]['median'] / max(ours[stage]['median'], 1e-6):.1f}x"]
+                for stage in (*STAGES, "engine.ask end to end")]
+        print(f"\n{size:,} chunks ({min(args.real, size):,} really embedded), {args.queries} questions; "
+              f"baseline {args.baseline_backend} + {base['index']}, Verbatim {args.backend} + {ours['index']}")
+        print(table(["stage", "baseline median", "baseline p95", "Verbatim median", "Verbatim p95", "speed-up"], rows),
+              flush=True)
+    save_result("latency", results)
+
+
+if __name__ == "__main__":
+    main()
