@@ -23,7 +23,7 @@ from index.config import EngineConfig
 from index.dense import build_dense_index, describe, save_dense_index
 from index.documents import DocumentSkipped, discover, parse_document, read_bytes
 from index.embedding import Embedder
-from index.errors import NoDocumentsError, VerbatimError
+from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
 from index.lexical import LexicalIndex
 from index.store import (
     DocumentRecord,
@@ -84,8 +84,11 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
             return None
         chunks = read_chunks(build)
         vectors = read_vectors(build)
+    except IndexMismatchError as exc:
+        log.info("model_changed_full_rebuild", extra={"reason": exc.message})
+        return None
     except VerbatimError as exc:
-        log.warning("previous_index_unusable", extra={"reason": str(exc)})
+        log.warning("previous_index_unusable_full_rebuild", extra={"reason": exc.message})
         return None
     by_document: dict[str, list[int]] = {}
     for i, chunk in enumerate(chunks):
