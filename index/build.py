@@ -24,7 +24,7 @@ from index.dense import build_dense_index, describe, save_dense_index
 from index.documents import DocumentSkipped, discover, parse_document, read_bytes
 from index.embedding import Embedder
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, chunk_tokens, with_sentence_tokens
 from index.store import (
     DocumentRecord,
     IndexDirectory,
@@ -134,14 +134,14 @@ def build_index(
                 old = previous.records.get(candidate.relative) if previous else None
                 if previous is not None and old is not None and old.sha256 == digest:
                     rows = previous.chunks_by_document.get(candidate.relative, [])
-                    chunks.extend(previous.chunks[r] for r in rows)
+                    chunks.extend(with_sentence_tokens(previous.chunks[r]) for r in rows)
                     reused_rows.extend(rows)
                     records[candidate.relative] = old
                     titles[candidate.relative] = old.title
                     report_sets["unchanged"].append(candidate.relative)
                     continue
                 document = parse_document(candidate.relative, data)
-                document_chunks = chunk_document(document, config.chunking)
+                document_chunks = [with_sentence_tokens(c) for c in chunk_document(document, config.chunking)]
                 if not document_chunks:
                     raise DocumentSkipped("no text in it")
             except DocumentSkipped as exc:
@@ -177,7 +177,7 @@ def build_index(
             write_vectors(folder, vectors)
             dense = build_dense_index(vectors)
             save_dense_index(dense, folder / "dense.faiss")
-            LexicalIndex.build([c.text for c in chunks]).save(folder / "lexical")
+            LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
             write_manifest(
                 folder,
                 {

@@ -228,7 +228,10 @@ class Engine:
         cached = self._sentence_tokens.get(row)
         if cached is None:
             chunk = self._chunks[row]
-            cached = [set(tokenize(chunk.text[a - chunk.start : b - chunk.start])) for a, b in chunk.sentences]
+            if len(chunk.sentence_tokens) == len(chunk.sentences):
+                cached = [set(tokens.split()) for tokens in chunk.sentence_tokens]
+            else:  # an index written before tokens were stored
+                cached = [set(tokenize(chunk.text[a - chunk.start : b - chunk.start])) for a, b in chunk.sentences]
             if len(self._sentence_tokens) >= _TOKEN_CACHE_ROWS:
                 self._sentence_tokens.clear()  # bounded memory on huge indexes; refills with hot rows
             self._sentence_tokens[row] = cached

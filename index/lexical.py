@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -10,6 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from index.types import Chunk
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -38,6 +41,20 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+def with_sentence_tokens(chunk: Chunk) -> Chunk:
+    """``chunk`` with the tokens of each of its sentences filled in (if they were not)."""
+    if len(chunk.sentence_tokens) == len(chunk.sentences):
+        return chunk
+    tokens = tuple(" ".join(tokenize(chunk.text[a - chunk.start : b - chunk.start])) for a, b in chunk.sentences)
+    return dataclasses.replace(chunk, sentence_tokens=tokens)
+
+
+def chunk_tokens(chunk: Chunk) -> list[str]:
+    """All BM25 tokens of a chunk, in order (the same as tokenizing its text: sentences
+    cover it but for whitespace)."""
+    return [token for sentence in chunk.sentence_tokens for token in sentence.split()]
+
+
 class LexicalIndex:
     """BM25 scores of a query against every chunk, and inverse document frequencies."""
 
@@ -49,17 +66,20 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
+        return cls.from_tokens([tokenize(t) for t in texts])
+
+    @classmethod
+    def from_tokens(cls, tokens: list[list[str]]) -> LexicalIndex:
         import bm25s
 
-        tokens = [tokenize(t) for t in texts]
         df: Counter[str] = Counter()
         for doc_tokens in tokens:
             df.update(set(doc_tokens))
         if not any(tokens):
-            return cls(None, dict(df), len(texts))
+            return cls(None, dict(df), len(tokens))
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
-        return cls(retriever, dict(df), len(texts))
+        return cls(retriever, dict(df), len(tokens))
 
     def __len__(self) -> int:
         return self._size

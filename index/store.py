@@ -80,15 +80,17 @@ class Manifest:
 def chunk_to_json(chunk: Chunk) -> str:
     return json.dumps(
         [chunk.document, chunk.start, chunk.end, chunk.line_start, chunk.line_end,
-         list(chunk.section), chunk.text, [list(s) for s in chunk.sentences], chunk.page],
+         list(chunk.section), chunk.text, [list(s) for s in chunk.sentences], chunk.page,
+         list(chunk.sentence_tokens)],
         ensure_ascii=False,
     )
 
 
 def chunk_from_json(line: str) -> Chunk:
-    document, start, end, line_start, line_end, section, text, sentences, page = json.loads(line)
+    document, start, end, line_start, line_end, section, text, sentences, page, *rest = json.loads(line)
+    tokens = tuple(rest[0]) if rest else ()  # indexes written before tokens were stored have none
     return Chunk(document, start, end, line_start, line_end, tuple(section), text,
-                 tuple((a, b) for a, b in sentences), page)
+                 tuple((a, b) for a, b in sentences), page, tokens)
 
 
 def file_checksum(path: Path) -> str:

@@ -35,6 +35,9 @@ class Chunk:
     text: str
     sentences: tuple[tuple[int, int], ...]
     page: int | None = None
+    # The BM25 tokens of each sentence, space-separated: computed once at build time, they
+    # serve BM25 (re)builds and quote selection without tokenizing again.
+    sentence_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

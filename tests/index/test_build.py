@@ -113,3 +113,28 @@ def test_broken_file_is_skipped_and_named_without_stopping_the_build(config, emb
     reasons = {s.path: s.reason for s in report.skipped}
     assert "PDF" in reasons["broken.pdf"] and "binary" in reasons["binary.md"]
     assert sorted(report.added) == ["guide.md", "seed.txt"]
+
+
+def test_stored_sentence_tokens_are_the_bm25_tokens_of_the_text(config, embedder):
+    from index.lexical import chunk_tokens, tokenize
+    from index.store import read_chunks
+
+    build_index(config, embedder)
+    chunks = read_chunks(IndexDirectory(config.index_dir).current_build())
+    assert chunks and all(len(c.sentence_tokens) == len(c.sentences) for c in chunks)
+    for chunk in chunks:
+        assert chunk_tokens(chunk) == tokenize(chunk.text)
+
+
+def test_an_index_written_without_stored_tokens_still_answers(config, embedder, docs_dir):
+    from index.store import chunk_from_json, write_chunks
+
+    build_index(config, embedder)
+    build = IndexDirectory(config.index_dir).current_build()
+    lines = (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+    old_format = [json.dumps(json.loads(line)[:9], ensure_ascii=False) for line in lines]  # no tokens field
+    stripped = [chunk_from_json(line) for line in old_format]
+    assert all(c.sentence_tokens == () for c in stripped)
+    write_chunks(build, stripped)
+    engine = Engine.load(config, embedder, verify=False)
+    assert engine.ask("How much can a llama carry?").passages[0].text == "A llama can carry 25 kg over 20 km."
