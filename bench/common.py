@@ -139,7 +139,10 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
     from index.chunking import ChunkingParams, chunk_document
     from index.documents import DocumentSkipped, discover, parse_document, read_bytes
 
-    key = hashlib.sha1(f"{root.resolve()}|{ChunkingParams()}".encode()).hexdigest()[:12]
+    from index.lexical import with_sentence_tokens
+
+    # v2: chunks carry their sentences' BM25 tokens, as the indexer stores them.
+    key = hashlib.sha1(f"v2|{root.resolve()}|{ChunkingParams()}".encode()).hexdigest()[:12]
     path = CACHE / f"chunks-{key}.pickle"
     if path.exists():
         chunks, titles = pickle.loads(path.read_bytes())
@@ -152,7 +155,7 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
             except (DocumentSkipped, Exception):  # noqa: BLE001 - the indexer skips these too
                 continue
             titles[candidate.relative] = document.title
-            chunks.extend(chunk_document(document, ChunkingParams()))
+            chunks.extend(with_sentence_tokens(c) for c in chunk_document(document, ChunkingParams()))
         CACHE.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps((chunks, titles)))
     return (chunks[:limit] if limit else chunks), titles
