@@ -60,28 +60,20 @@ def corpus_of(size: int, chunks, titles):  # type: ignore[no-untyped-def]
 
 
 def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kind: str | None) -> None:  # type: ignore[no-untyped-def]
-    from index.build import library_versions
+    from index.build import write_build
     from index.chunking import ChunkingParams
-    from index.dense import build_dense_index, describe, save_dense_index
-    from index.lexical import LexicalIndex
-    from index.store import DocumentRecord, IndexDirectory, write_chunks, write_manifest, write_vectors
+    from index.store import DocumentRecord, IndexDirectory
 
     counts: dict[str, int] = {}
     for c in chunks:
         counts[c.document] = counts.get(c.document, 0) + 1
-    records = {d: DocumentRecord(d, "0" * 64, titles[d], "2026-01-01T00:00:00+00:00", n) for d, n in counts.items()}
+    built_at = "2026-01-01T00:00:00+00:00"
+    records = {d: DocumentRecord(d, "0" * 64, titles[d], built_at, n) for d, n in counts.items()}
+    params = ChunkingParams()
     directory = IndexDirectory(root)
-    with directory.write_lock(), directory.new_build() as folder:
-        write_chunks(folder, chunks)
-        write_vectors(folder, vectors)
-        dense = build_dense_index(vectors, kind)
-        save_dense_index(dense, folder / "dense.faiss")
-        LexicalIndex.build([c.text for c in chunks]).save(folder / "lexical")
-        params = ChunkingParams()
-        write_manifest(folder, {"model": model, "dimension": int(vectors.shape[1]),
-                                "chunking": {"max_chars": params.max_chars, "overlap": params.overlap},
-                                "versions": library_versions(), "built_at": "2026-01-01T00:00:00+00:00",
-                                "documents": records, "dense_index": describe(dense)})
+    with directory.write_lock():
+        write_build(directory, chunks, vectors, model=model, built_at=built_at, documents=records,
+                    chunking={"max_chars": params.max_chars, "overlap": params.overlap}, dense_kind=kind)
 
 
 def staged_ask(engine, question: str, k: int = 3) -> dict[str, float]:  # type: ignore[no-untyped-def]

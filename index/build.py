@@ -172,24 +172,8 @@ def build_index(
             )
         removed = sorted(set(previous.records) - set(records)) if previous else []
         vectors = _vectors_for(chunks, reused_rows, previous, embedder, titles, config.batch_size, progress)
-        with directory.new_build() as folder:
-            write_chunks(folder, chunks)
-            write_vectors(folder, vectors)
-            dense = build_dense_index(vectors)
-            save_dense_index(dense, folder / "dense.faiss")
-            LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
-            write_manifest(
-                folder,
-                {
-                    "model": embedder.name,
-                    "dimension": int(vectors.shape[1]),
-                    "chunking": _chunking_dict(config),
-                    "versions": library_versions(),
-                    "built_at": built_at,
-                    "documents": records,
-                    "dense_index": describe(dense),
-                },
-            )
+        write_build(directory, chunks, vectors, model=embedder.name, chunking=_chunking_dict(config),
+                    built_at=built_at, documents=records)
     report = BuildReport(
         added=tuple(report_sets["added"]),
         changed=tuple(report_sets["changed"]),
@@ -205,6 +189,38 @@ def build_index(
     )
     log.info("index_built", extra={"summary": report.summary})
     return report
+
+
+def write_build(
+    directory: IndexDirectory,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    *,
+    model: str,
+    chunking: dict[str, int],
+    built_at: str,
+    documents: dict[str, DocumentRecord],
+    dense_kind: str | None = None,
+) -> None:
+    """Write one complete build (chunks, vectors, FAISS, BM25, manifest) and make it live."""
+    with directory.new_build() as folder:
+        write_chunks(folder, chunks)
+        write_vectors(folder, vectors)
+        dense = build_dense_index(vectors, dense_kind)
+        save_dense_index(dense, folder / "dense.faiss")
+        LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
+        write_manifest(
+            folder,
+            {
+                "model": model,
+                "dimension": int(vectors.shape[1]),
+                "chunking": chunking,
+                "versions": library_versions(),
+                "built_at": built_at,
+                "documents": documents,
+                "dense_index": describe(dense),
+            },
+        )
 
 
 def _vectors_for(

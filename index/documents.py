@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from index import formats
@@ -35,7 +35,6 @@ class Document:
     page_starts: tuple[int, ...] = ()  # offset where each PDF page begins
     source_url: str | None = None
     body_start: int = 0  # where quotable text starts (after front matter)
-    metadata: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class DocumentSkipped(Exception):

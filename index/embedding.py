@@ -105,10 +105,6 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
 
-    @property
-    def max_seq_length(self) -> int:
-        return int(self._loaded().max_seq_length)
-
     def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -65,10 +65,6 @@ class LexicalIndex:
         self._vocab: dict[str, int] = retriever.vocab_dict if retriever is not None else {}
 
     @classmethod
-    def build(cls, texts: list[str]) -> LexicalIndex:
-        return cls.from_tokens([tokenize(t) for t in texts])
-
-    @classmethod
     def from_tokens(cls, tokens: list[list[str]]) -> LexicalIndex:
         import bm25s
 
