@@ -138,7 +138,6 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
 
     from index.chunking import ChunkingParams, chunk_document
     from index.documents import DocumentSkipped, discover, parse_document, read_bytes
-
     from index.lexical import with_sentence_tokens
 
     # v2: chunks carry their sentences' BM25 tokens, as the indexer stores them.
