@@ -32,7 +32,7 @@ from common import (
     table,
 )
 
-STAGES = ("embed query", "dense search", "lexical search", "fusion", "quote selection", "rank + render")
+from index.search import STAGES  # noqa: E402
 
 
 def seed_vectors(backend: str, chunks, titles, count: int) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -77,48 +77,10 @@ def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kin
 
 
 def staged_ask(engine, question: str, k: int = 3) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """What Engine.ask does (hybrid), with a clock between the stages."""
-    from bot.terminal import render_answer
-    from index.dense import search_dense
-    from index.engine import _CANDIDATES, _COVERAGE_WEIGHT, _Candidate, abstains
-    from index.lexical import tokenize
-    from index.quotes import choose_span
-    from index.types import Answer
-
-    t = [time.perf_counter()]
-    question = engine._clean(question)
-    tokens = tokenize(question)
-    weights = {w: engine._lexical.idf(w) for w in set(tokens)}
-    vector = engine.embedder.embed_query(question)
-    t.append(time.perf_counter())
-    dense_rows, dense_scores = search_dense(engine._dense, vector, _CANDIDATES)
-    t.append(time.perf_counter())
-    lexical_rows, lexical_scores = engine._lexical.search(tokens, _CANDIDATES)
-    t.append(time.perf_counter())
-    rows = {r: _Candidate(r, c, 0.0) for r, c in zip(dense_rows.tolist(), dense_scores.tolist())}
-    for r, bm25 in zip(lexical_rows.tolist(), lexical_scores.tolist()):
-        cosine = rows[r].cosine if r in rows else float(engine._vectors[r] @ vector)
-        rows[r] = _Candidate(r, cosine, bm25)
-    t.append(time.perf_counter())
-    scored = []
-    for c in rows.values():
-        span = choose_span(engine._chunks[c.row], weights, engine._tokens_of(c.row), engine.config.quote_max_chars)
-        scored.append((c.cosine + _COVERAGE_WEIGHT * span.coverage, c.cosine, c.row, span))
-    t.append(time.perf_counter())
-    scored.sort(key=lambda item: -item[0])
-    passages, taken = [], {}
-    for score, relevance, row, span in scored:
-        chunk = engine._chunks[row]
-        if any(a < span.end and span.start < b for a, b in taken.get(chunk.document, [])):
-            continue
-        taken.setdefault(chunk.document, []).append((span.start, span.end))
-        passages.append(engine._passage(chunk, span.start, span.end, score, relevance))
-        if len(passages) >= k:
-            break
-    answer = Answer(question, tuple(passages), abstains(passages, engine.config.threshold), (), "hybrid", "")
-    render_answer(answer)
-    t.append(time.perf_counter())
-    return dict(zip(STAGES, np.diff(t)))
+    """Engine.ask (hybrid), with the duration of each of its ranking stages."""
+    times: dict[str, float] = {}
+    engine.ask(question, k=k, retriever="hybrid", hook=times.__setitem__)
+    return times
 
 
 def questions_for(chunks, count: int, seed: int) -> list[str]:  # type: ignore[no-untyped-def]

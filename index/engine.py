@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from index.config import EngineConfig
-from index.dense import load_dense_index, search_dense
+from index.dense import load_dense_index
 from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import LexicalIndex
 from index.lines import LineIndex
-from index.quotes import QuoteSpan, choose_span
+from index.search import Searcher, StageHook
 from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_vectors
-from index.types import RETRIEVERS, Answer, Chunk, DocumentInfo, Passage, Retriever, SectionRef
+from index.types import Answer, Chunk, DocumentInfo, Passage, Retriever, SectionRef
 
 log = logging.getLogger(__name__)
-
-# How many chunks each retriever contributes as candidates.
-_CANDIDATES = 30
-# Hybrid ranking: cosine similarity of the chunk plus this much of the quote's
-# IDF-weighted question coverage. Chosen on the first half of SQuAD v1.1 dev and checked
-# on the second half (README, "Answer quality"); 0.8 to 1.3 all score within half a point.
-_COVERAGE_WEIGHT = 1.0
-# Tokenized sentences of recently quoted chunks are cached; this caps the cache.
-_TOKEN_CACHE_ROWS = 50_000
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    row: int
-    cosine: float
-    lexical: float  # BM25 score, 0 when BM25 did not propose the chunk
-
 
 def clean_question(question: str, max_chars: int) -> str:
     """The question as searched: control and format characters (NUL, RTL overrides) and
@@ -79,11 +61,8 @@ class Engine:
         self.embedder = embedder
         self.manifest = manifest
         self._chunks = chunks
-        self._vectors = vectors
-        self._dense = dense
-        self._lexical = lexical
         self.build_dir = build_dir
-        self._sentence_tokens: dict[int, list[set[str]]] = {}
+        self.searcher = Searcher(chunks, vectors, dense, lexical, embedder, quote_max_chars=config.quote_max_chars)
         self._sections_cache: dict[str, tuple[tuple[str, ...], ...]] | None = None
 
     # ------------------------------------------------------------------ loading
@@ -148,12 +127,16 @@ class Engine:
         return self._sections_cache
 
     # ------------------------------------------------------------------ asking
-    def ask(self, question: str, *, k: int | None = None, retriever: Retriever | None = None) -> Answer:
-        """Up to ``k`` distinct verbatim passages answering ``question``, or an abstention."""
+    def ask(
+        self, question: str, *, k: int | None = None, retriever: Retriever | None = None, hook: StageHook | None = None
+    ) -> Answer:
+        """Up to ``k`` distinct verbatim passages answering ``question``, or an abstention.
+
+        ``hook(stage, seconds)`` is told how long each ranking stage took (index.search.STAGES)."""
         question = self._clean(question)
         retriever = retriever or self.config.retriever
         k = k or self.config.top_k
-        passages = self._passages(question, retriever, k)
+        passages = self._passages(question, retriever, k, hook)
         if abstains(passages, self.threshold_for(retriever)):
             return Answer(
                 question=question,
@@ -175,67 +158,9 @@ class Engine:
     def _clean(self, question: str) -> str:
         return clean_question(question, self.config.max_question_chars)
 
-    def _passages(self, question: str, retriever: Retriever, k: int) -> list[Passage]:
-        if retriever not in RETRIEVERS:
-            raise InvalidQuestionError(f"Unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}.")
-        tokens = tokenize(question)
-        weights = {t: self._lexical.idf(t) for t in set(tokens)}
-        scored: list[tuple[float, float, int, QuoteSpan]] = []  # (score, relevance, row, span)
-        for candidate in self._retrieve(question, tokens, retriever):
-            span = choose_span(
-                self._chunks[candidate.row], weights, self._tokens_of(candidate.row), self.config.quote_max_chars
-            )
-            if retriever == "hybrid":
-                score, relevance = candidate.cosine + _COVERAGE_WEIGHT * span.coverage, candidate.cosine
-            elif retriever == "dense":
-                score, relevance = candidate.cosine, candidate.cosine
-            else:
-                score, relevance = candidate.lexical, span.coverage
-            scored.append((score, relevance, candidate.row, span))
-        scored.sort(key=lambda item: -item[0])
-        passages: list[Passage] = []
-        taken: dict[str, list[tuple[int, int]]] = {}
-        for score, relevance, row, span in scored:
-            chunk = self._chunks[row]
-            if any(a < span.end and span.start < b for a, b in taken.get(chunk.document, [])):
-                continue  # overlapping chunks must not quote the same words twice
-            taken.setdefault(chunk.document, []).append((span.start, span.end))
-            passages.append(self._passage(chunk, span.start, span.end, score, relevance))
-            if len(passages) >= max(k, 1):
-                break
-        return passages
-
-    def _retrieve(self, question: str, tokens: list[str], retriever: Retriever) -> list[_Candidate]:
-        """Candidate chunks: the nearest by embedding, the best by BM25, or both."""
-        rows: dict[int, _Candidate] = {}
-        query_vector = None
-        if retriever in ("dense", "hybrid"):
-            query_vector = self.embedder.embed_query(question)
-            dense_rows, dense_scores = search_dense(self._dense, query_vector, _CANDIDATES)
-            for row, cosine in zip(dense_rows.tolist(), dense_scores.tolist()):
-                rows[row] = _Candidate(row, cosine, 0.0)
-        if retriever in ("lexical", "hybrid"):
-            lexical_rows, lexical_scores = self._lexical.search(tokens, _CANDIDATES)
-            for row, bm25 in zip(lexical_rows.tolist(), lexical_scores.tolist()):
-                if row in rows:
-                    rows[row] = _Candidate(row, rows[row].cosine, bm25)
-                else:
-                    cosine = float(self._vectors[row] @ query_vector) if query_vector is not None else 0.0
-                    rows[row] = _Candidate(row, cosine, bm25)
-        return list(rows.values())
-
-    def _tokens_of(self, row: int) -> list[set[str]]:
-        cached = self._sentence_tokens.get(row)
-        if cached is None:
-            chunk = self._chunks[row]
-            if len(chunk.sentence_tokens) == len(chunk.sentences):
-                cached = [set(tokens.split()) for tokens in chunk.sentence_tokens]
-            else:  # an index written before tokens were stored
-                cached = [set(tokenize(chunk.text[a - chunk.start : b - chunk.start])) for a, b in chunk.sentences]
-            if len(self._sentence_tokens) >= _TOKEN_CACHE_ROWS:
-                self._sentence_tokens.clear()  # bounded memory on huge indexes; refills with hot rows
-            self._sentence_tokens[row] = cached
-        return cached
+    def _passages(self, question: str, retriever: Retriever, k: int, hook: StageHook | None = None) -> list[Passage]:
+        ranked = self.searcher.search(question, retriever, k, hook=hook)
+        return [self._passage(self._chunks[r.row], r.start, r.end, r.score, r.relevance) for r in ranked]
 
     def _passage(self, chunk: Chunk, start: int, end: int, score: float, relevance: float) -> Passage:
         record = self.manifest.documents[chunk.document]
