@@ -14,7 +14,7 @@ from index import RETRIEVERS, Engine, build_index
 from index.errors import NoDocumentsError
 from index.evaluation import (
     Metrics,
-    Outcome,
+    QuestionResult,
     VerbatimChecker,
     default_documents_dir,
     read_questions,
@@ -30,17 +30,22 @@ def _percent(value: float | None) -> str:
 
 
 def metrics_table(rows: list[Metrics]) -> str:
-    header = ("retriever", "threshold", "hit@1", "hit@3", "hit@5", "MRR@10", "abst.P", "abst.R", "verbatim")
+    header = ("retriever", "hit@1", "hit@3", "hit@5", "MRR@10", "shown@1", "shown@5", "abst.P", "abst.R",
+              "notfound.P", "notfound.R", "answered/not sure/not found", "verbatim")
     body = [
         (
             m.retriever,
-            f"{m.threshold:.2f}",
             _percent(m.hit_at[1]),
             _percent(m.hit_at[3]),
             _percent(m.hit_at[5]),
             f"{m.mrr_at_10:.3f}",
+            _percent(m.hit_at_shown[1]),
+            _percent(m.hit_at_shown[5]),
             _percent(m.abstain_precision),
             _percent(m.abstain_recall),
+            _percent(m.not_found_precision),
+            _percent(m.not_found_recall),
+            "/".join(str(m.outcomes[o]) for o in ("answered", "not_sure", "not_found")),
             f"{m.quotes_checked - m.quotes_not_verbatim}/{m.quotes_checked}",
         )
         for m in rows
@@ -50,10 +55,11 @@ def metrics_table(rows: list[Metrics]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, body)])
 
 
-def sweep_table(outcomes: list[Outcome], retriever: str) -> str:
+def sweep_table(outcomes: list[QuestionResult], retriever: str, confidence: tuple[float, float]) -> str:
+    """Abstain precision/recall across relevance floors (the learned cuts held fixed)."""
     lines = ["threshold  hit@1  abstained(answerable)  abst.P  abst.R"]
     for t in SWEEP:
-        m = score(outcomes, retriever=retriever, threshold=t)
+        m = score(outcomes, retriever=retriever, threshold=t, confidence_thresholds=confidence)
         lines.append(
             f"{t:9.2f}  {_percent(m.hit_at[1]):>5}  {m.answerable_abstained:>21}  "
             f"{_percent(m.abstain_precision):>6}  {_percent(m.abstain_recall):>6}"
@@ -92,16 +98,20 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         started = time.perf_counter()
         outcomes = run_questions(engine, questions, retriever=retriever)
         threshold = args.threshold if args.threshold is not None else engine.threshold_for(retriever)
+        confidence = engine.confidence_thresholds()
         rows.append(
-            score(outcomes, retriever=retriever, threshold=threshold, checker=checker, seconds=time.perf_counter() - started)
+            score(outcomes, retriever=retriever, threshold=threshold, confidence_thresholds=confidence,
+                  checker=checker, seconds=time.perf_counter() - started)
         )
         if args.sweep:
-            sweeps.append(f"\n{retriever}:\n{sweep_table(outcomes, retriever)}")
+            sweeps.append(f"\n{retriever}:\n{sweep_table(outcomes, retriever, confidence)}")
     if args.json:
         print(json.dumps({"questions": str(args.questions), "documents": str(documents), "results": [m.to_dict() for m in rows]}, indent=2))
     else:
         print(f"{len(questions)} questions ({rows[0].answerable} answerable) on {documents}\n")
         print(metrics_table(rows))
+        print("\nhit@k: confident answers only; shown@k: with the passages shown as \"not sure\"; "
+              "abst.: not found + not sure; notfound.: not found only.")
         for sweep in sweeps:
             print(sweep)
     return 0 if all(m.quotes_not_verbatim == 0 for m in rows) else 3

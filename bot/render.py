@@ -28,6 +28,8 @@ CHOICE_NAME_LIMIT = 100
 
 COLOUR_ANSWER = discord.Colour.blurple()
 COLOUR_ABSTAIN = discord.Colour.light_grey()
+COLOUR_NOT_SURE = discord.Colour.gold()
+NOT_SURE_LEAD = "**Not sure.** These passages may help, but none answers this directly.\n\n"
 NO_PINGS = discord.AllowedMentions.none()
 
 _MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<@:])")
@@ -100,20 +102,27 @@ def answer_embed(answer: Answer, *, limit: int = 3) -> Rendered:
         embed = discord.Embed(title=title, description="\n".join(lines), colour=COLOUR_ABSTAIN)
         _footer(embed, answer.index_built_at, quoted=False)
         return Rendered(embed, ())
-    description, shown = quotes_description(answer.passages[:limit])
-    embed = discord.Embed(title=title, description=description, colour=COLOUR_ANSWER)
+    lead = NOT_SURE_LEAD if answer.outcome == "not_sure" else ""
+    description, shown = quotes_description(answer.passages[:limit], room=EMBED_DESCRIPTION_LIMIT - len(lead))
+    colour = COLOUR_NOT_SURE if answer.outcome == "not_sure" else COLOUR_ANSWER
+    embed = discord.Embed(title=title, description=lead + description, colour=colour)
     _footer(embed, answer.index_built_at)
     return Rendered(embed, shown)
 
 
-def quotes_description(passages: tuple[Passage, ...] | list[Passage], *, numbered: int | None = None) -> tuple[str, tuple[Passage, ...]]:
+def quotes_description(
+    passages: tuple[Passage, ...] | list[Passage],
+    *,
+    numbered: int | None = None,
+    room: int = EMBED_DESCRIPTION_LIMIT,
+) -> tuple[str, tuple[Passage, ...]]:
     blocks: list[str] = []
     shown: list[Passage] = []
     used = 0
     for i, passage in enumerate(passages):
         prefix = f"**{numbered + i}.**\n" if numbered is not None else ""
-        room = EMBED_DESCRIPTION_LIMIT - used - (2 if blocks else 0) - len(prefix)
-        block = quote_markdown(passage, room)
+        space = room - used - (2 if blocks else 0) - len(prefix)
+        block = quote_markdown(passage, space)
         if not block:
             break
         blocks.append(prefix + block)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     retriever: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="How passages are found.")
     threshold: float = Field(DEFAULT_THRESHOLD, ge=-1.0, le=1.0, description="Cosine similarity below which the answer is 'not in the documents'.")
     lexical_threshold: float = Field(DEFAULT_LEXICAL_THRESHOLD, ge=0.0, le=1.0, description="Same, for lexical-only retrieval: share of question words quoted.")
+    learned_ranking: bool = Field(True, description="Rank with the shipped learned models and judge answers as answered / not sure / not found; off: cosine + coverage, two outcomes.")
+    not_sure_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Confidence below which an answer is 'not sure' (default: the models' own cut; see README, Answer quality).")
+    not_found_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Confidence below which it is 'not found'.")
     quote_max_chars: int = Field(500, ge=50, le=1500, description="Character budget of one quote (one to three sentences).")
     max_question_chars: int = Field(2000, ge=10, le=20000, description="Longest question accepted.")
     max_document_mb: float = Field(20.0, gt=0, le=1024, description="Larger documents are skipped with a warning.")
@@ -98,6 +101,9 @@ class Settings(BaseSettings):
             retriever=self.retriever,
             threshold=self.threshold,
             lexical_threshold=self.lexical_threshold,
+            learned_ranking=self.learned_ranking,
+            not_sure_threshold=self.not_sure_threshold,
+            not_found_threshold=self.not_found_threshold,
             quote_max_chars=self.quote_max_chars,
             max_question_chars=self.max_question_chars,
             max_document_bytes=int(self.max_document_mb * 1024 * 1024),

@@ -11,6 +11,8 @@ from dataclasses import asdict
 
 from index import Answer, BuildReport, Passage
 
+NOT_SURE = "Not sure: these passages may help, but none answers this directly."
+
 
 def quote_block(passage: Passage) -> str:
     quoted = "\n".join("> " + line if line else ">" for line in passage.text.splitlines())
@@ -24,7 +26,10 @@ def render_answer(answer: Answer) -> str:
             lines.append("Nearest sections:")
             lines += [f"  • {s.label}" for s in answer.suggestions]
         return "\n".join(lines)
-    return "\n\n".join(quote_block(p) for p in answer.passages)
+    quotes = "\n\n".join(quote_block(p) for p in answer.passages)
+    if answer.outcome == "not_sure":
+        return f"{NOT_SURE}\n\n{quotes}"
+    return quotes
 
 
 def answer_json(answer: Answer) -> str:

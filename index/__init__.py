@@ -15,7 +15,7 @@ from index.chunking import ChunkingParams, chunk_document
 from index.config import DEFAULT_THRESHOLD, EngineConfig
 from index.documents import Document, load_documents, parse_document
 from index.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
-from index.engine import Engine, clean_question
+from index.engine import Engine, Judged, clean_question
 from index.errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -30,11 +30,13 @@ from index.errors import (
 from index.onnx_embedding import OnnxEmbedder, make_embedder
 from index.sentences import split_sentences
 from index.types import (
+    OUTCOMES,
     RETRIEVERS,
     Answer,
     BuildReport,
     Chunk,
     DocumentInfo,
+    Outcome,
     Passage,
     Retriever,
     SectionRef,
@@ -42,7 +44,7 @@ from index.types import (
 )
 
 __all__ = [
-    "DEFAULT_MODEL", "DEFAULT_THRESHOLD", "RETRIEVERS", "Answer", "BuildReport", "Chunk", "ChunkingParams",
+    "DEFAULT_MODEL", "DEFAULT_THRESHOLD", "OUTCOMES", "RETRIEVERS", "Judged", "Outcome", "Answer", "BuildReport", "Chunk", "ChunkingParams",
     "CorruptIndexError", "Document", "DocumentInfo", "DocumentNotFoundError", "Embedder", "Engine",
     "EngineConfig", "IndexMismatchError", "IndexNotFoundError", "InvalidQuestionError", "ModelLoadError",
     "NoDocumentsError", "Passage", "ReindexInProgressError", "Retriever", "SectionRef",

@@ -22,7 +22,7 @@ from index.chunking import chunk_document
 from index.config import EngineConfig
 from index.dense import build_dense_index, describe, save_dense_index
 from index.documents import DocumentSkipped, discover, parse_document, read_bytes
-from index.embedding import Embedder
+from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
 from index.lexical import LexicalIndex, chunk_tokens, with_sentence_tokens
 from index.store import (
@@ -30,9 +30,12 @@ from index.store import (
     IndexDirectory,
     read_chunks,
     read_manifest,
+    read_sentence_vectors,
     read_vectors,
+    sentence_offsets,
     write_chunks,
     write_manifest,
+    write_sentence_vectors,
     write_vectors,
 )
 from index.types import BuildReport, Chunk, SkippedFile
@@ -70,6 +73,7 @@ class _Previous:
     chunks_by_document: dict[str, list[int]]
     chunks: list[Chunk]
     vectors: np.ndarray
+    sentence_vectors: np.ndarray
 
 
 def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Embedder) -> _Previous | None:
@@ -84,6 +88,9 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
             return None
         chunks = read_chunks(build)
         vectors = read_vectors(build)
+        sentence_vectors = read_sentence_vectors(build)
+        if sentence_vectors is None:
+            return None
     except IndexMismatchError as exc:
         log.info("model_changed_full_rebuild", extra={"reason": exc.message})
         return None
@@ -93,7 +100,7 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
     by_document: dict[str, list[int]] = {}
     for i, chunk in enumerate(chunks):
         by_document.setdefault(chunk.document, []).append(i)
-    return _Previous(manifest.documents, by_document, chunks, vectors)
+    return _Previous(manifest.documents, by_document, chunks, vectors, sentence_vectors)
 
 
 def _chunking_dict(config: EngineConfig) -> dict[str, int]:
@@ -171,9 +178,11 @@ def build_index(
                 hint="Add documents there, or point VERBATIM_DOCS_DIR at your documents.",
             )
         removed = sorted(set(previous.records) - set(records)) if previous else []
-        vectors = _vectors_for(chunks, reused_rows, previous, embedder, titles, config.batch_size, progress)
+        vectors, sentence_vectors = _vectors_for(
+            chunks, reused_rows, previous, embedder, titles, config.batch_size, progress
+        )
         write_build(directory, chunks, vectors, model=embedder.name, chunking=_chunking_dict(config),
-                    built_at=built_at, documents=records)
+                    built_at=built_at, documents=records, sentence_vectors=sentence_vectors)
     report = BuildReport(
         added=tuple(report_sets["added"]),
         changed=tuple(report_sets["changed"]),
@@ -201,11 +210,16 @@ def write_build(
     built_at: str,
     documents: dict[str, DocumentRecord],
     dense_kind: str | None = None,
+    sentence_vectors: np.ndarray | None = None,
 ) -> None:
-    """Write one complete build (chunks, vectors, FAISS, BM25, manifest) and make it live."""
+    """Write one complete build (chunks, vectors, FAISS, BM25, manifest) and make it live.
+
+    Without ``sentence_vectors`` a sentence is judged by its chunk's vector (benchmarks)."""
     with directory.new_build() as folder:
         write_chunks(folder, chunks)
         write_vectors(folder, vectors)
+        if sentence_vectors is not None:
+            write_sentence_vectors(folder, sentence_vectors)
         dense = build_dense_index(vectors, dense_kind)
         save_dense_index(dense, folder / "dense.faiss")
         LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
@@ -231,21 +245,39 @@ def _vectors_for(
     titles: dict[str, str],
     batch_size: int,
     progress: Progress | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk vectors and sentence vectors: carried over for reused chunks, embedded for the rest."""
     todo = [i for i, row in enumerate(reused_rows) if row < 0]
     dimension = previous.vectors.shape[1] if previous is not None else embedder.dimension
     vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
+    offsets = sentence_offsets(chunks)
+    sentence_vectors = np.zeros((int(offsets[-1]), dimension), dtype=np.float16)
     if previous is not None:
         kept = [i for i, row in enumerate(reused_rows) if row >= 0]
         if kept:
             vectors[kept] = previous.vectors[[reused_rows[i] for i in kept]]
+            old_offsets = sentence_offsets(previous.chunks)
+            for i in kept:
+                old = reused_rows[i]
+                sentence_vectors[offsets[i] : offsets[i + 1]] = previous.sentence_vectors[
+                    old_offsets[old] : old_offsets[old + 1]
+                ]
     step = max(batch_size * 8, 1)
     for done in range(0, len(todo), step):
         batch = todo[done : done + step]
-        texts = [embedding_input(chunks[i], titles[chunks[i].document]) for i in batch]
-        vectors[batch] = embedder.embed_documents(texts, batch_size=batch_size)
+        texts, spans = [], []
+        for i in batch:
+            chunk = chunks[i]
+            text = embedding_input(chunk, titles[chunk.document])
+            shift = len(text) - len(chunk.text) - chunk.start  # the chunk's text ends the input
+            texts.append(text)
+            spans.append([(a + shift, b + shift) for a, b in chunk.sentences])
+        batch_vectors, batch_sentences = embed_with_sentences(embedder, texts, spans, batch_size=batch_size)
+        vectors[batch] = batch_vectors
+        sentence_rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in batch])
+        sentence_vectors[sentence_rows] = batch_sentences
         if progress:
             progress("embedding", done + len(batch), len(todo))
     if progress and not todo:
         progress("embedding", 0, 0)
-    return vectors
+    return vectors, sentence_vectors

@@ -33,3 +33,9 @@ class EngineConfig:
     max_question_chars: int = 2000
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     batch_size: int = 32
+    # Rank spans with the shipped learned models (index/models); off: cosine + coverage.
+    learned_ranking: bool = True
+    # The learned probability that the first passage answers, below which the answer is
+    # "not sure" / "not found". None: the cuts chosen when the models were trained.
+    not_sure_threshold: float | None = None
+    not_found_threshold: float | None = None

@@ -115,3 +115,19 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text], batch_size=1)[0]
+
+
+def embed_with_sentences(
+    embedder: Embedder, texts: list[str], spans: list[list[tuple[int, int]]], *, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of ``texts`` and of each character span ``spans[i]`` of ``texts[i]``.
+
+    Embedders that can (ONNX) pool the spans from the texts' own token embeddings, which costs
+    nothing extra; any other embedder embeds the spans' text separately."""
+    pooled = getattr(embedder, "embed_documents_with_spans", None)
+    if pooled is not None:
+        vectors, span_vectors = pooled(texts, spans, batch_size=batch_size)
+        return vectors, span_vectors
+    vectors = embedder.embed_documents(texts, batch_size=batch_size)
+    pieces = [texts[i][a:b] for i, bounds in enumerate(spans) for a, b in bounds]
+    return vectors, embedder.embed_documents(pieces, batch_size=batch_size)

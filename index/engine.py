@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from index.config import EngineConfig
 from index.dense import load_dense_index
@@ -14,9 +14,10 @@ from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
 from index.lexical import LexicalIndex
 from index.lines import LineIndex
+from index.ranker import Ranker
 from index.search import Searcher, StageHook
-from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_vectors
-from index.types import Answer, Chunk, DocumentInfo, Passage, Retriever, SectionRef
+from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_sentence_vectors, read_vectors
+from index.types import Answer, Chunk, DocumentInfo, Outcome, Passage, Retriever, SectionRef
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,30 @@ def clean_question(question: str, max_chars: int) -> str:
     return cleaned
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """The passages found for a question and the outcome they earn."""
+
+    question: str
+    retriever: Retriever
+    passages: tuple[Passage, ...]
+    outcome: Outcome
+    confidence: float | None
+
+
+def decide(*, relevant: bool, confidence: float | None, thresholds: tuple[float, float]) -> Outcome:
+    """The outcome of a search: ``relevant`` when the best passage clears the relevance
+    floor; ``thresholds`` are (not sure below, not found below) for ``confidence``."""
+    if not relevant:
+        return "not_found"
+    if confidence is None:
+        return "answered"
+    not_sure, not_found = thresholds
+    if confidence < not_found:
+        return "not_found"
+    return "not_sure" if confidence < not_sure else "answered"
+
+
 def abstains(passages: list[Passage], threshold: float) -> bool:
     """True when even the best passage is less relevant than ``threshold``."""
     return not passages or passages[0].relevance < threshold
@@ -52,9 +77,7 @@ class Engine:
         embedder: Embedder,
         manifest: Manifest,
         chunks: list[Chunk],
-        vectors: np.ndarray,
-        dense,  # type: ignore[no-untyped-def]
-        lexical: LexicalIndex,
+        searcher: Searcher,
         build_dir: Path,
     ) -> None:
         self.config = config
@@ -62,7 +85,7 @@ class Engine:
         self.manifest = manifest
         self._chunks = chunks
         self.build_dir = build_dir
-        self.searcher = Searcher(chunks, vectors, dense, lexical, embedder, quote_max_chars=config.quote_max_chars)
+        self.searcher = searcher
         self._sections_cache: dict[str, tuple[tuple[str, ...], ...]] | None = None
 
     # ------------------------------------------------------------------ loading
@@ -75,6 +98,7 @@ class Engine:
             chunks = read_chunks(build)
             # Memory-mapped: only the rows of BM25-only candidates are ever read.
             vectors = read_vectors(build, mmap=True)
+            sentence_vectors = read_sentence_vectors(build, mmap=True)
             dense = load_dense_index(build / "dense.faiss")
             lexical = LexicalIndex.load(build / "lexical")
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
@@ -82,13 +106,26 @@ class Engine:
                 f"The index in {build} cannot be read ({type(exc).__name__}).",
                 hint="Rebuild it with: verbatim index --rebuild",
             ) from exc
-        if not (len(chunks) == len(vectors) == dense.ntotal == len(lexical)):
+        sentences = sum(len(c.sentences) for c in chunks)
+        if not (len(chunks) == len(vectors) == dense.ntotal == len(lexical)) or (
+            sentence_vectors is not None and len(sentence_vectors) != sentences
+        ):
             raise CorruptIndexError(
                 f"The index in {build} is inconsistent (chunk and vector counts differ).",
                 hint="Rebuild it with: verbatim index --rebuild",
             )
         log.info("index_loaded", extra={"chunks": len(chunks), "build": build.name})
-        return cls(config, embedder, manifest, chunks, vectors, dense, lexical, build)
+        searcher = Searcher(
+            chunks,
+            vectors,
+            dense,
+            lexical,
+            embedder,
+            quote_max_chars=config.quote_max_chars,
+            sentence_vectors=sentence_vectors,
+            ranker=Ranker.load() if config.learned_ranking else None,
+        )
+        return cls(config, embedder, manifest, chunks, searcher, build)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -133,34 +170,67 @@ class Engine:
         """Up to ``k`` distinct verbatim passages answering ``question``, or an abstention.
 
         ``hook(stage, seconds)`` is told how long each ranking stage took (index.search.STAGES)."""
-        question = self._clean(question)
-        retriever = retriever or self.config.retriever
-        k = k or self.config.top_k
-        passages = self._passages(question, retriever, k, hook)
-        if abstains(passages, self.threshold_for(retriever)):
+        judged = self.judge(question, k=k or self.config.top_k, retriever=retriever, hook=hook)
+        if judged.outcome == "not_found":
             return Answer(
-                question=question,
+                question=judged.question,
                 passages=(),
                 abstained=True,
-                suggestions=self._suggestions(passages),
-                retriever=retriever,
+                suggestions=self._suggestions(judged.passages),
+                retriever=judged.retriever,
                 index_built_at=self.built_at,
+                confidence=judged.confidence,
             )
-        return Answer(question, tuple(passages[:k]), False, (), retriever, self.built_at)
+        return Answer(
+            judged.question,
+            judged.passages,
+            False,
+            (),
+            judged.retriever,
+            self.built_at,
+            outcome=judged.outcome,
+            confidence=judged.confidence,
+        )
+
+    def judge(
+        self, question: str, *, k: int, retriever: Retriever | None = None, hook: StageHook | None = None
+    ) -> Judged:
+        """The best ``k`` passages and the outcome they earn, passages kept whatever it is
+        (``verbatim eval`` scores both)."""
+        question = self._clean(question)
+        retriever = retriever or self.config.retriever
+        ranking = self.searcher.search(question, retriever, k, hook=hook)
+        passages = tuple(self._passage(self._chunks[r.row], r.start, r.end, r.score, r.relevance) for r in ranking.spans)
+        return Judged(question, retriever, passages, self.outcome_for(passages, ranking.answerable, retriever),
+                      ranking.answerable)
+
+    def outcome_for(self, passages: Sequence[Passage], confidence: float | None, retriever: Retriever) -> Outcome:
+        """not_found below the relevance floor or the learned not-found cut; not_sure below
+        the not-sure cut; answered otherwise."""
+        return decide(
+            relevant=not abstains(list(passages), self.threshold_for(retriever)),
+            confidence=confidence,
+            thresholds=self.confidence_thresholds(),
+        )
+
+    def confidence_thresholds(self) -> tuple[float, float]:
+        """(not sure below, not found below): the configured ones, else those the models were trained with."""
+        chosen = self.searcher.ranker.info.get("thresholds", {}) if self.searcher.ranker else {}
+        not_sure = self.config.not_sure_threshold
+        not_found = self.config.not_found_threshold
+        not_sure = float(chosen.get("not_sure", 0.0)) if not_sure is None else not_sure
+        not_found = float(chosen.get("not_found", 0.0)) if not_found is None else not_found
+        return not_sure, min(not_found, not_sure)
 
     def threshold_for(self, retriever: Retriever) -> float:
         return self.config.lexical_threshold if retriever == "lexical" else self.config.threshold
 
     def search(self, query: str, *, k: int = 10, retriever: Retriever | None = None) -> list[Passage]:
         """The best ``k`` distinct passages for ``query``, without abstaining."""
-        return self._passages(self._clean(query), retriever or self.config.retriever, k)
+        return list(self.judge(query, k=k, retriever=retriever).passages)
 
     def _clean(self, question: str) -> str:
         return clean_question(question, self.config.max_question_chars)
-
-    def _passages(self, question: str, retriever: Retriever, k: int, hook: StageHook | None = None) -> list[Passage]:
-        ranked = self.searcher.search(question, retriever, k, hook=hook)
-        return [self._passage(self._chunks[r.row], r.start, r.end, r.score, r.relevance) for r in ranked]
 
     def _passage(self, chunk: Chunk, start: int, end: int, score: float, relevance: float) -> Passage:
         record = self.manifest.documents[chunk.document]

@@ -3,6 +3,10 @@
 A question is a hit at rank k when one of its gold answers occurs in the text of the
 k-th quote the engine would show; an abstention shows no quotes. Every quote is also
 checked against the document file it cites: it must be ``text[start:end]`` exactly.
+
+Two readings of the three outcomes: the strict one counts only confident answers as
+answers ("not sure" is an abstention: hit@k, abstain P/R); the loose one counts the
+passages shown under "not sure" as answers too (hit@k shown, abstain P/R of "not found").
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.documents import parse_document
-from index.engine import Engine, abstains
+from index.engine import Engine, decide
 from index.errors import VerbatimError
 from index.types import Passage, Retriever
 
@@ -30,13 +34,14 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the engine did with one question, before any threshold is applied."""
+class QuestionResult:
+    """What the engine found for one question, before any threshold is applied."""
 
     answerable: bool
     relevance: float  # of the best passage; the engine abstains below its threshold
     hit_rank: int | None  # rank of the first quote holding a gold answer, within 10
     passages: tuple[Passage, ...]
+    confidence: float | None = None  # learned probability that the first passage answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +51,15 @@ class Metrics:
     questions: int
     answerable: int
     unanswerable: int
-    hit_at: dict[int, float]
+    hit_at: dict[int, float]  # confident answers only
     mrr_at_10: float
-    abstain_precision: float | None
+    abstain_precision: float | None  # strict: not found + not sure
     abstain_recall: float | None
     answerable_abstained: int
+    hit_at_shown: dict[int, float]  # confident and "not sure" answers
+    not_found_precision: float | None  # loose: not found only
+    not_found_recall: float | None
+    outcomes: dict[str, int]
     quotes_checked: int
     quotes_not_verbatim: int
     seconds: float
@@ -67,6 +76,10 @@ class Metrics:
             "abstain_precision": self.abstain_precision,
             "abstain_recall": self.abstain_recall,
             "answerable_abstained": self.answerable_abstained,
+            "hit_at_shown": {str(k): v for k, v in self.hit_at_shown.items()},
+            "not_found_precision": self.not_found_precision,
+            "not_found_recall": self.not_found_recall,
+            "outcomes": self.outcomes,
             "quotes_checked": self.quotes_checked,
             "quotes_not_verbatim": self.quotes_not_verbatim,
             "all_quotes_verbatim": self.quotes_not_verbatim == 0,
@@ -123,59 +136,76 @@ def run_questions(
     *,
     retriever: Retriever,
     progress: Callable[[int], None] | None = None,
-) -> list[Outcome]:
-    outcomes = []
+) -> list[QuestionResult]:
+    results = []
     for n, question in enumerate(questions, 1):
-        passages = tuple(engine.search(question.question, k=10, retriever=retriever))
+        judged = engine.judge(question.question, k=10, retriever=retriever)
+        passages = judged.passages
         hit_rank = next(
             (rank for rank, p in enumerate(passages, 1) if any(gold in p.text for gold in question.answers)),
             None,
         )
         relevance = passages[0].relevance if passages else 0.0
-        outcomes.append(Outcome(question.answerable, relevance, hit_rank, passages))
+        results.append(QuestionResult(question.answerable, relevance, hit_rank, passages, judged.confidence))
         if progress:
             progress(n)
-    return outcomes
+    return results
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def score(
-    outcomes: Sequence[Outcome],
+    results: Sequence[QuestionResult],
     *,
     retriever: str,
     threshold: float,
+    confidence_thresholds: tuple[float, float] = (0.0, 0.0),
     checker: VerbatimChecker | None = None,
     seconds: float = 0.0,
 ) -> Metrics:
-    """Metrics over the quotes the engine would show at ``threshold``."""
-    answerable = [o for o in outcomes if o.answerable]
-    unanswerable = [o for o in outcomes if not o.answerable]
-    shown = [None if abstains(list(o.passages), threshold) else o for o in outcomes]
+    """Metrics over the quotes the engine would show at ``threshold`` (the relevance floor)
+    and ``confidence_thresholds`` (not sure below, not found below)."""
+    verdicts = [
+        decide(
+            relevant=bool(r.passages) and r.relevance >= threshold,
+            confidence=r.confidence,
+            thresholds=confidence_thresholds,
+        )
+        for r in results
+    ]
+    answerable = [(r, v) for r, v in zip(results, verdicts) if r.answerable]
+    unanswerable = [(r, v) for r, v in zip(results, verdicts) if not r.answerable]
 
-    def hit(o: Outcome, k: int) -> bool:
-        return o.hit_rank is not None and o.hit_rank <= k
+    def hits(k: int, shown: tuple[str, ...]) -> float:
+        n = len(answerable) or 1
+        return sum(1 for r, v in answerable if v in shown and r.hit_rank is not None and r.hit_rank <= k) / n
 
-    answered = [o for o in shown if o is not None and o.answerable]
-    abstained_unanswerable = sum(1 for o, s in zip(outcomes, shown) if s is None and not o.answerable)
-    abstained_answerable = sum(1 for o, s in zip(outcomes, shown) if s is None and o.answerable)
-    abstained = abstained_unanswerable + abstained_answerable
+    abstained = [(r, v) for r, v in zip(results, verdicts) if v != "answered"]
+    not_found = [(r, v) for r, v in zip(results, verdicts) if v == "not_found"]
     checked = not_verbatim = 0
     if checker is not None:
-        for o in shown:
-            for p in o.passages if o is not None else ():
+        for r, v in zip(results, verdicts):
+            for p in r.passages if v != "not_found" else ():
                 checked += 1
                 not_verbatim += not checker.is_verbatim(p)
     n = len(answerable) or 1
     return Metrics(
         retriever=retriever,
         threshold=threshold,
-        questions=len(outcomes),
+        questions=len(results),
         answerable=len(answerable),
         unanswerable=len(unanswerable),
-        hit_at={k: sum(hit(o, k) for o in answered) / n for k in RANKS},
-        mrr_at_10=sum(1.0 / o.hit_rank for o in answered if o.hit_rank) / n,
-        abstain_precision=abstained_unanswerable / abstained if abstained else None,
-        abstain_recall=abstained_unanswerable / len(unanswerable) if unanswerable else None,
-        answerable_abstained=abstained_answerable,
+        hit_at={k: hits(k, ("answered",)) for k in RANKS},
+        mrr_at_10=sum(1.0 / r.hit_rank for r, v in answerable if v == "answered" and r.hit_rank) / n,
+        abstain_precision=_share(sum(1 for r, _ in abstained if not r.answerable), len(abstained)),
+        abstain_recall=_share(sum(1 for _, v in unanswerable if v != "answered"), len(unanswerable)),
+        answerable_abstained=sum(1 for _, v in answerable if v != "answered"),
+        hit_at_shown={k: hits(k, ("answered", "not_sure")) for k in RANKS},
+        not_found_precision=_share(sum(1 for r, _ in not_found if not r.answerable), len(not_found)),
+        not_found_recall=_share(sum(1 for _, v in unanswerable if v == "not_found"), len(unanswerable)),
+        outcomes={o: verdicts.count(o) for o in ("answered", "not_sure", "not_found")},
         quotes_checked=checked,
         quotes_not_verbatim=not_verbatim,
         seconds=seconds,
@@ -189,13 +219,14 @@ def evaluate(
     retriever: Retriever,
     checker: VerbatimChecker | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[Metrics, list[Outcome]]:
+) -> tuple[Metrics, list[QuestionResult]]:
     started = time.perf_counter()
     outcomes = run_questions(engine, questions, retriever=retriever, progress=progress)
     metrics = score(
         outcomes,
         retriever=retriever,
         threshold=engine.threshold_for(retriever),
+        confidence_thresholds=engine.confidence_thresholds(),
         checker=checker,
         seconds=time.perf_counter() - started,
     )

@@ -80,6 +80,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self._size
 
+    def knows(self, token: str) -> bool:
+        """True when some chunk holds ``token``."""
+        return self._df.get(token, 0) > 0
+
     def idf(self, token: str) -> float:
         df = self._df.get(token, 0)
         return math.log(1.0 + (self._size - df + 0.5) / (df + 0.5))

@@ -230,7 +230,8 @@ class OnnxEmbedder:
         assert self._dimension is not None
         return self._dimension
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Token embeddings, attention mask and the tokenizer's encodings of ``texts``."""
         assert self._tokenizer is not None and self._session is not None
         encodings = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
@@ -241,11 +242,18 @@ class OnnxEmbedder:
             mask[i, : len(e.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         tokens = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return tokens, mask, encodings
+
+    def _pool(self, tokens: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Mean of the weighted token embeddings of each row, L2-normalized if the model is."""
+        pooled = (tokens * weights[:, :, None]).sum(axis=1) / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
         if self._normalize:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(pooled, dtype=np.float32)
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        tokens, mask, _ = self._encode(texts)
+        return self._pool(tokens, mask.astype(np.float32))
 
     def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         self._loaded()
@@ -259,6 +267,45 @@ class OnnxEmbedder:
             rows = order[start : start + step]
             out[rows] = self._run([texts[i] for i in rows])
         return out
+
+    def embed_documents_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of ``texts`` and, from the same pass, one vector for each character span
+        ``spans[i]`` of ``texts[i]`` (its tokens' mean): sentence evidence at no extra cost.
+        A span whose tokens were truncated away gets its text's vector."""
+        self._loaded()
+        dimension = self.dimension
+        out = np.zeros((len(texts), dimension), dtype=np.float32)
+        counts = [len(s) for s in spans]
+        first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        span_out = np.zeros((int(first[-1]), dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        step = max(batch_size, 1)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            tokens, mask, encodings = self._encode([texts[i] for i in rows])
+            out[rows] = self._pool(tokens, mask.astype(np.float32))
+            for b, row in enumerate(rows):
+                if not counts[row]:
+                    continue
+                offsets = np.asarray(encodings[b].offsets, dtype=np.int64).reshape(-1, 2)
+                special = np.asarray(encodings[b].special_tokens_mask, dtype=bool)
+                bounds = np.asarray(spans[row], dtype=np.int64)
+                inside = (
+                    (offsets[None, :, 0] >= bounds[:, None, 0])
+                    & (offsets[None, :, 1] <= bounds[:, None, 1])
+                    & (offsets[None, :, 1] > offsets[None, :, 0])
+                    & ~special[None, :]
+                ).astype(np.float32)
+                counted = inside.sum(axis=1, keepdims=True)
+                pooled = (inside @ tokens[b, : inside.shape[1]]) / np.maximum(counted, 1e-9)
+                if self._normalize:
+                    pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                empty = counted[:, 0] == 0
+                pooled[empty] = out[row]
+                span_out[first[row] : first[row + 1]] = pooled
+        return out, span_out
 
     def embed_query(self, text: str) -> np.ndarray:
         self._loaded()

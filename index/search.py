@@ -24,8 +24,17 @@ import numpy as np
 from index.dense import search_dense
 from index.embedding import Embedder
 from index.errors import InvalidQuestionError
+from index.features import (
+    SPAN_FEATURES,
+    TextSignals,
+    answer_features,
+    kind_match,
+    question_kind,
+)
 from index.lexical import LexicalIndex, tokenize
-from index.quotes import QuoteSpan, choose_span
+from index.quotes import EXTRA_SENTENCE_COST, MAX_SENTENCES, quote_windows
+from index.ranker import Ranker
+from index.store import sentence_offsets
 from index.types import RETRIEVERS, Chunk, Retriever
 
 # How many chunks each retriever contributes as candidates.
@@ -34,10 +43,17 @@ CANDIDATES = 30
 # IDF-weighted question coverage. Chosen on the first half of SQuAD v1.1 dev and checked
 # on the second half (README, "Answer quality"); 0.8 to 1.3 all score within half a point.
 COVERAGE_WEIGHT = 1.0
-# Tokenized sentences of recently quoted chunks are cached; this caps the cache.
-_TOKEN_CACHE_ROWS = 50_000
+# Facts of recently seen chunks are cached; this caps the cache.
+_FACTS_CACHE_ROWS = 50_000
+# Spans of a chunk the learned ranker scores: the best few by coverage and sentence cosine.
+SPANS_PER_CHUNK = 3
+# In that pre-ranking, the weight of the best sentence's cosine beside the span's coverage.
+SENTENCE_WEIGHT = 0.5
+# Question words beyond this many (bits of a 64-bit mask) do not count towards coverage.
+_MAX_QUESTION_WORDS = 62
+_CHARACTERS = SPAN_FEATURES.index("characters")
 
-STAGES = ("query", "candidates", "features", "score", "select")
+STAGES = ("query", "candidates", "features", "score", "select", "judge")
 # hook(stage, seconds): called once per stage of every search.
 StageHook = Callable[[str, float], None]
 
@@ -50,6 +66,7 @@ class Query:
     tokens: tuple[str, ...]
     weights: dict[str, float]  # IDF of each distinct token
     vector: np.ndarray | None  # None for lexical retrieval
+    kind: int = 0  # what the question asks for (index.features.question_kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +80,24 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class SpanEvidence:
-    """The best quote span of one candidate chunk and what speaks for it."""
+    """A quotable span of a candidate chunk and the signals about it (``features`` is the
+    row :data:`index.features.SPAN_FEATURES` names)."""
 
     candidate: Candidate
-    span: QuoteSpan
+    start: int
+    end: int
+    coverage: float
+    features: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class _ChunkFacts:
+    """What the features need of a chunk, worked out once per chunk and cached."""
+
+    sentence_tokens: list[set[str]]
+    sentence_signals: np.ndarray  # per sentence: has number, year, month; capitalized share
+    heading_tokens: frozenset[str]
+    windows: np.ndarray  # quotable (first, last) sentence runs, one row each
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +109,16 @@ class RankedSpan:
     end: int
     score: float
     relevance: float
+    features: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """What a search found: distinct spans, best first, and the learned probability that
+    the first answers the question (None without the learned models)."""
+
+    spans: list[RankedSpan]
+    answerable: float | None
 
 
 class Searcher:
@@ -92,6 +133,8 @@ class Searcher:
         embedder: Embedder,
         *,
         quote_max_chars: int,
+        sentence_vectors: np.ndarray | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
         self.chunks = chunks
         self.vectors = vectors
@@ -99,13 +142,17 @@ class Searcher:
         self.lexical = lexical
         self.embedder = embedder
         self.quote_max_chars = quote_max_chars
-        self._sentence_tokens: dict[int, list[set[str]]] = {}
+        self.sentence_vectors = sentence_vectors
+        self.sentence_offsets = sentence_offsets(list(chunks))
+        self.ranker = ranker
+        self._chunk_facts: dict[int, _ChunkFacts] = {}
 
     # ------------------------------------------------------------------ the pipeline
     def search(
         self, question: str, retriever: Retriever, k: int, *, hook: StageHook | None = None
-    ) -> list[RankedSpan]:
-        """The best ``k`` distinct spans for an already cleaned ``question``."""
+    ) -> Ranking:
+        """The best ``k`` distinct spans for an already cleaned ``question``, and how likely
+        the first is to answer it."""
         if retriever not in RETRIEVERS:
             raise InvalidQuestionError(f"Unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}.")
         with _timed(hook, "query"):
@@ -117,13 +164,16 @@ class Searcher:
         with _timed(hook, "score"):
             ranked = self.score(evidence, retriever)
         with _timed(hook, "select"):
-            return self.select(ranked, k)
+            chosen = self.select(ranked, max(k, 2))
+        with _timed(hook, "judge"):
+            probability = self.answerability(query, chosen) if retriever == "hybrid" else None
+        return Ranking(chosen[: max(k, 1)], probability)
 
     def query(self, question: str, retriever: Retriever) -> Query:
         tokens = tuple(tokenize(question))
         weights = {t: self.lexical.idf(t) for t in set(tokens)}
         vector = self.embedder.embed_query(question) if retriever in ("dense", "hybrid") else None
-        return Query(question, tokens, weights, vector)
+        return Query(question, tokens, weights, vector, question_kind(question))
 
     def candidates(self, query: Query, retriever: Retriever) -> list[Candidate]:
         """Candidate chunks: the nearest by embedding, the best by BM25, or both."""
@@ -143,25 +193,152 @@ class Searcher:
         return list(found.values())
 
     def features(self, query: Query, candidates: Sequence[Candidate]) -> list[SpanEvidence]:
-        return [
-            SpanEvidence(c, choose_span(self.chunks[c.row], query.weights, self.tokens_of(c.row), self.quote_max_chars))
-            for c in candidates
-        ]
+        """The most promising spans of each candidate chunk, with their signals.
+
+        Vectorized over all sentences of all candidates: a span's coverage is the weight of
+        the OR of its sentences' question-word bitmasks, its sentence cosines a reduceat."""
+        candidates = [c for c in candidates if self.chunks[c.row].sentences]
+        if not candidates:
+            return []
+        facts = [self._facts(c.row) for c in candidates]
+        counts = np.array([len(f.sentence_tokens) for f in facts], dtype=np.int64)
+        sentence_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        cosines = np.concatenate(self._sentence_cosines(query, candidates)).astype(np.float32)
+        words = list(query.weights)[:_MAX_QUESTION_WORDS]
+        word_weights = np.array([query.weights[w] for w in words], dtype=np.float64)
+        total = float(word_weights.sum()) or 1.0
+        bit = {w: 1 << i for i, w in enumerate(words)}
+        asked = set(words)
+        masks = np.fromiter(
+            (
+                sum(map(bit.__getitem__, found)) if (found := tokens & asked) else 0
+                for f in facts
+                for tokens in f.sentence_tokens
+            ),
+            dtype=np.int64,
+            count=int(counts.sum()),
+        )
+        signals = np.concatenate([f.sentence_signals for f in facts])
+
+        def weight(mask: np.ndarray) -> np.ndarray:
+            present = (mask[:, None] >> np.arange(len(words), dtype=np.int64)) & 1
+            return (present @ word_weights) / total
+
+        # Every quotable window of every candidate, as global sentence indexes.
+        owner = np.concatenate([np.full(len(f.windows), k, dtype=np.int64) for k, f in enumerate(facts)])
+        first = np.concatenate([f.windows[:, 0] for f in facts]) + sentence_start[owner]
+        last = np.concatenate([f.windows[:, 1] for f in facts]) + sentence_start[owner]
+        lengths = last - first + 1
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        members = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(first, lengths)
+        coverage = weight(np.bitwise_or.reduceat(masks[members], starts))
+        cosine_max = np.maximum.reduceat(cosines[members], starts)
+        cosine_mean = np.add.reduceat(cosines[members], starts) / lengths
+        held = np.maximum.reduceat(signals[members, :3], starts)
+        capitalized = np.add.reduceat(signals[members, 3], starts) / lengths
+
+        # The best few windows of each candidate by coverage and sentence cosine.
+        cheap = coverage + SENTENCE_WEIGHT * cosine_max - EXTRA_SENTENCE_COST * np.minimum(lengths - 1, MAX_SENTENCES)
+        order = np.lexsort((lengths, -cheap, owner))
+        group_start = np.searchsorted(owner[order], owner[order], side="left")
+        keep = order[(np.arange(len(order)) - group_start) < SPANS_PER_CHUNK]
+
+        # Chunk-level signals.
+        chunk_cosine = np.array([c.cosine for c in candidates], dtype=np.float32)
+        chunk_bm25 = np.array([c.bm25 for c in candidates], dtype=np.float32)
+        chunk_coverage = weight(np.bitwise_or.reduceat(masks, sentence_start))
+        best_sentence = np.maximum.reduceat(cosines, sentence_start)
+        heading = np.array([sum(query.weights[w] for w in f.heading_tokens & asked) / total for f in facts])
+        dense_rank = np.array(_ranks(chunk_cosine.tolist()), dtype=np.float32)
+        lexical_rank = np.array(_ranks(chunk_bm25.tolist()), dtype=np.float32)
+
+        k = owner[keep]
+        chunk_first = first[keep] - sentence_start[k]
+        rows = np.column_stack(
+            [
+                chunk_cosine[k],
+                chunk_cosine[k] - chunk_cosine.max(),
+                chunk_bm25[k] / (chunk_bm25.max() or 1.0),
+                dense_rank[k],
+                lexical_rank[k],
+                coverage[keep],
+                cosine_mean[keep],
+                cosine_max[keep],
+                cosine_max[keep] - best_sentence[k],
+                best_sentence[k],
+                lengths[keep],
+                np.zeros(len(keep)),  # characters, filled below
+                chunk_first == 0,
+                heading[k],
+                np.full(len(keep), query.kind),
+                held[keep, 0],
+                held[keep, 1],
+                held[keep, 2],
+                capitalized[keep],
+                1.0 - coverage[keep],
+                chunk_coverage[k],
+            ]
+        ).astype(np.float32)
+        evidence = []
+        for n, (window, owner_index) in enumerate(zip(keep.tolist(), k.tolist())):
+            candidate = candidates[owner_index]
+            chunk = self.chunks[candidate.row]
+            local_first = int(first[window] - sentence_start[owner_index])
+            local_last = int(last[window] - sentence_start[owner_index])
+            start, end = chunk.sentences[local_first][0], chunk.sentences[local_last][1]
+            rows[n, _CHARACTERS] = end - start
+            evidence.append(SpanEvidence(candidate, start, end, float(coverage[window]), rows[n]))
+        return evidence
 
     def score(self, evidence: Sequence[SpanEvidence], retriever: Retriever) -> list[RankedSpan]:
-        """Every span scored, best first."""
-        ranked = []
-        for item in evidence:
-            c, span = item.candidate, item.span
-            if retriever == "hybrid":
-                score, relevance = c.cosine + COVERAGE_WEIGHT * span.coverage, c.cosine
-            elif retriever == "dense":
-                score, relevance = c.cosine, c.cosine
-            else:
-                score, relevance = c.bm25, span.coverage
-            ranked.append(RankedSpan(c.row, span.start, span.end, score, relevance))
+        """Every span scored, best first. Hybrid retrieval ranks by the learned model (when
+        one is loaded); dense and lexical rank by their own score, one span per chunk."""
+        if not evidence:
+            return []
+        if retriever == "hybrid" and self.ranker is not None:
+            scores = self.ranker.span_scores(np.vstack([e.features for e in evidence]))
+            ranked = [
+                RankedSpan(e.candidate.row, e.start, e.end, float(score), e.candidate.cosine, e.features)
+                for e, score in zip(evidence, scores.tolist())
+            ]
+        else:
+            ranked = []
+            seen: set[int] = set()
+            for e in evidence:  # a chunk's spans come best first
+                c = e.candidate
+                if retriever != "hybrid" and c.row in seen:
+                    continue
+                seen.add(c.row)
+                if retriever == "hybrid":
+                    score, relevance = c.cosine + COVERAGE_WEIGHT * e.coverage, c.cosine
+                elif retriever == "dense":
+                    score, relevance = c.cosine, c.cosine
+                else:
+                    score, relevance = c.bm25, e.coverage
+                ranked.append(RankedSpan(c.row, e.start, e.end, score, relevance, e.features))
         ranked.sort(key=lambda r: -r.score)
         return ranked
+
+    def answerability(self, query: Query, ranked: Sequence[RankedSpan]) -> float | None:
+        """The learned probability that the best span answers the question (None without
+        a model, or for lexical retrieval, which has no cosine)."""
+        if self.ranker is None or not ranked or query.vector is None:
+            return None
+        total = sum(query.weights.values()) or 1.0
+        unknown = sum(w for t, w in query.weights.items() if not self.lexical.knows(t)) / total
+        top = ranked[0]
+        kind_fit = kind_match(query.kind, self._span_signals(top))
+        row = answer_features(
+            [r.score for r in ranked[:2]],
+            top.features,
+            best_cosine=max(r.relevance for r in ranked),
+            unknown_weight=unknown,
+            kind=query.kind,
+            match=kind_fit,
+            bm25_best=float(top.features[SPAN_FEATURES.index("bm25_share")]),
+            question_words=len(query.tokens),
+        )
+        return self.ranker.answer_probability(row)
 
     def select(self, ranked: Sequence[RankedSpan], k: int) -> list[RankedSpan]:
         """The first ``k`` spans that do not overlap a better one of the same document."""
@@ -180,17 +357,62 @@ class Searcher:
     # ------------------------------------------------------------------ helpers
     def tokens_of(self, row: int) -> list[set[str]]:
         """The BM25 tokens of each sentence of chunk ``row``."""
-        cached = self._sentence_tokens.get(row)
-        if cached is None:
+        return self._facts(row).sentence_tokens
+
+    def _facts(self, row: int) -> _ChunkFacts:
+        facts = self._chunk_facts.get(row)
+        if facts is None:
             chunk = self.chunks[row]
+            texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
             if len(chunk.sentence_tokens) == len(chunk.sentences):
-                cached = [set(tokens.split()) for tokens in chunk.sentence_tokens]
+                tokens = [set(t.split()) for t in chunk.sentence_tokens]
             else:  # an index written before tokens were stored
-                cached = [set(tokenize(chunk.text[a - chunk.start : b - chunk.start])) for a, b in chunk.sentences]
-            if len(self._sentence_tokens) >= _TOKEN_CACHE_ROWS:
-                self._sentence_tokens.clear()  # bounded memory on huge indexes; refills with hot rows
-            self._sentence_tokens[row] = cached
-        return cached
+                tokens = [set(tokenize(text)) for text in texts]
+            facts = _ChunkFacts(
+                sentence_tokens=tokens,
+                sentence_signals=np.array(
+                    [
+                        (x.has_number, x.has_year, x.has_month, x.capitalized_share)
+                        for x in map(TextSignals.of, texts)
+                    ],
+                    dtype=np.float32,
+                ).reshape(-1, 4),
+                heading_tokens=frozenset(tokenize(" ".join(chunk.section))),
+                windows=np.array(quote_windows(chunk, self.quote_max_chars), dtype=np.int64).reshape(-1, 2),
+            )
+            if len(self._chunk_facts) >= _FACTS_CACHE_ROWS:
+                self._chunk_facts.clear()  # bounded memory on huge indexes; refills with hot rows
+            self._chunk_facts[row] = facts
+        return facts
+
+    def _sentence_cosines(self, query: Query, candidates: Sequence[Candidate]) -> list[np.ndarray]:
+        """Each candidate's sentences' cosine with the question (the chunk's own cosine for
+        every sentence when the index has no sentence vectors or the query no vector)."""
+        counts = [len(self.chunks[c.row].sentences) for c in candidates]
+        if self.sentence_vectors is None or query.vector is None:
+            return [np.full(n, c.cosine, dtype=np.float32) for c, n in zip(candidates, counts)]
+        rows = np.concatenate(
+            [np.arange(self.sentence_offsets[c.row], self.sentence_offsets[c.row + 1]) for c in candidates]
+        )
+        cosines = np.asarray(self.sentence_vectors[rows], dtype=np.float32) @ query.vector
+        return np.split(cosines, np.cumsum(counts)[:-1])
+
+    def _span_signals(self, span: RankedSpan) -> TextSignals:
+        chunk = self.chunks[span.row]
+        return TextSignals.of(chunk.text[span.start - chunk.start : span.end - chunk.start])
+
+
+def _ranks(values: list[float]) -> list[int]:
+    """0 for the largest value, 1 for the next, ...; zeros (not proposed) rank last."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    ranks = [0] * len(values)
+    for rank, i in enumerate(order):
+        ranks[i] = rank if values[i] > 0 else len(values)
+    return ranks
+
+
+def _weight(tokens: set[str] | frozenset[str], weights: dict[str, float]) -> float:
+    return sum(weights[t] for t in tokens.intersection(weights))
 
 
 @contextmanager

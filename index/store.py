@@ -7,6 +7,7 @@ Layout of the index directory::
         manifest.json     model, dimension, chunking, versions, documents, file checksums
         chunks.jsonl      one chunk a line
         vectors.npy       float32 embeddings, row i belongs to chunk i
+        sentence_vectors.npy  float16 embeddings of every chunk's sentences, chunk by chunk
         dense.faiss       FAISS index over the vectors
         lexical/          BM25 index and term statistics
 
@@ -37,7 +38,8 @@ from index.types import Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: sentence vectors (sentence_vectors.npy) beside the chunk vectors.
+FORMAT_VERSION = 2
 _CURRENT = "CURRENT"
 _BUILDS = "builds"
 _LOCK = ".build.lock"
@@ -257,3 +259,22 @@ def write_vectors(folder: Path, vectors: np.ndarray) -> None:
 
 def read_vectors(build: Path, *, mmap: bool = False) -> np.ndarray:
     return np.load(build / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def write_sentence_vectors(folder: Path, vectors: np.ndarray) -> None:
+    np.save(folder / "sentence_vectors.npy", np.ascontiguousarray(vectors, dtype=np.float16), allow_pickle=False)
+
+
+def read_sentence_vectors(build: Path, *, mmap: bool = False) -> np.ndarray | None:
+    """The sentence vectors, or None for a build written without them."""
+    path = build / "sentence_vectors.npy"
+    if not path.is_file():
+        return None
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def sentence_offsets(chunks: list[Chunk]) -> np.ndarray:
+    """Row ``offsets[i]`` of the sentence vectors is chunk i's first sentence; ``offsets[-1]`` their count."""
+    offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+    np.cumsum([len(c.sentences) for c in chunks], out=offsets[1:])
+    return offsets

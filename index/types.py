@@ -7,6 +7,10 @@ from typing import Literal
 
 Retriever = Literal["hybrid", "dense", "lexical"]
 RETRIEVERS: tuple[Retriever, ...] = ("hybrid", "dense", "lexical")
+# answered: the first passage answers. not_sure: passages that may help, none judged to
+# answer directly. not_found: nothing relevant; nearest sections only.
+Outcome = Literal["answered", "not_sure", "not_found"]
+OUTCOMES: tuple[Outcome, ...] = ("answered", "not_sure", "not_found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,11 @@ class SectionRef:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The engine's reply to one question: quotes, or an abstention with suggestions."""
+    """The engine's reply to one question: quotes, or an abstention with suggestions.
+
+    ``outcome`` says which of three it is; ``abstained`` is true for "not_found" only, the
+    one outcome that shows no passages. ``confidence`` is the learned probability that the
+    first passage answers (None without the learned models)."""
 
     question: str
     passages: tuple[Passage, ...]
@@ -98,6 +106,12 @@ class Answer:
     suggestions: tuple[SectionRef, ...] = ()
     retriever: Retriever = "hybrid"
     index_built_at: str | None = None
+    outcome: Outcome = "answered"
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.abstained and self.outcome != "not_found":
+            object.__setattr__(self, "outcome", "not_found")
 
 
 @dataclass(frozen=True, slots=True)

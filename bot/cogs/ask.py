@@ -87,10 +87,10 @@ class AskCog(commands.Cog):
 
     async def answer(self, question: str, *, user_id: int, guild_id: int | None) -> tuple[discord.Embed, AnswerView]:
         answer = await self.bot.service.ask(question)
-        if answer.abstained:
+        if answer.outcome != "answered":  # moderators see what the documents did not answer surely
             await asyncio.to_thread(self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id)
         rendered = answer_embed(answer, limit=self.bot.settings.top_k)
-        log.info("answered", extra={"abstained": answer.abstained, "passages": len(rendered.shown)})
+        log.info("answered", extra={"outcome": answer.outcome, "passages": len(rendered.shown)})
         return rendered.embed, AnswerView(self.bot, answer, len(rendered.shown))
 
     @app_commands.command(name="ask")

@@ -1,0 +1,291 @@
+"""Train the span ranker and the answerability model on the shared question sets.
+
+Every question of the sets is run through the engine's own stages (index.search) with
+the learned models switched off, so the training rows are exactly what the engine sees at
+query time. A span is a positive when it holds a gold answer; an unanswerable question
+contributes only negatives to the answerability model.
+
+Honest figures: questions are split into two folds by the article (document) they are
+about, the same article in the same fold across sets. Each fold is scored by models
+trained on the other only, and those out-of-fold figures are what the README reports.
+The shipped models are then trained on both folds.
+
+    python bench/train_ranker.py [--sets squad-v1.1-dev,squad-v2.0-dev,seed_dev.jsonl,conala-pydocs-dev]
+                                 [--docs conala-pydocs-dev=DIR] [--out index/models]
+
+CoNaLa's pages are not in ../shared: fetch them with its fetch-docs.sh and pass --docs. Its
+``conala-dev-*`` questions are held out entirely (never trained on, not even out of fold)
+and reported apart; its ``conala-train-*`` questions join the folds.
+
+Seeded (LightGBM deterministic mode, one thread): the same data gives the same models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from common import CACHE, REPO, SHARED, machine_header, make_bench_embedder, table
+
+from index.build import build_index
+from index.config import EngineConfig
+from index.engine import Engine
+from index.evaluation import Question, default_documents_dir, read_questions
+from index.features import ANSWER_FEATURES, SPAN_FEATURES, answer_features, kind_match
+from index.search import RankedSpan, Searcher
+
+SEED = 20261128
+RANKER_PARAMS = {
+    "objective": "lambdarank",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "lambdarank_truncation_level": 10,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+    "seed": SEED,
+    "verbose": -1,
+}
+ANSWER_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 40,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+    "seed": SEED,
+    "verbose": -1,
+}
+RANKER_ROUNDS = 300
+ANSWER_ROUNDS = 200
+RANKS = (1, 3, 5)
+HELD_OUT_PREFIX = "conala-dev-"
+
+
+@dataclass
+class QuestionRows:
+    """One question's candidate spans, features and labels."""
+
+    set_name: str
+    question: Question
+    fold: int
+    held_out: bool
+    evidence_rows: list[RankedSpan]  # scored later; features in .features
+    labels: np.ndarray
+    searcher: Searcher
+    query: object
+
+
+def engine_for(set_path: Path, embedder, documents: Path | None) -> tuple[Engine, list[Question]]:  # type: ignore[no-untyped-def]
+    questions = read_questions(set_path)
+    documents = documents or default_documents_dir(set_path) or SHARED / "corpus"
+    key = hashlib.sha256(str(documents.resolve()).encode()).hexdigest()[:10]
+    config = EngineConfig(documents_dir=documents, index_dir=CACHE / "train" / f"{documents.name}-{key}",
+                          learned_ranking=False)
+    build_index(config, embedder)
+    return Engine.load(config, embedder, verify=False), questions
+
+
+def collect(set_name: str, engine: Engine, questions: list[Question]) -> list[QuestionRows]:
+    searcher = engine.searcher
+    out: list[QuestionRows] = []
+    article = ""
+    for q in questions:
+        query = searcher.query(q.question, "hybrid")
+        evidence = searcher.features(query, searcher.candidates(query, "hybrid"))
+        spans, labels = [], []
+        for e in evidence:
+            chunk = searcher.chunks[e.candidate.row]
+            text = chunk.text[e.start - chunk.start : e.end - chunk.start]
+            spans.append(RankedSpan(e.candidate.row, e.start, e.end, 0.0, e.candidate.cosine, e.features))
+            labels.append(any(gold in text for gold in q.answers))
+        gold_docs = [searcher.chunks[s.row].document for s, y in zip(spans, labels) if y]
+        if gold_docs:
+            article = gold_docs[0]
+        # SQuAD lists questions article by article: an unanswerable one belongs to the article before it.
+        fold = int(hashlib.sha256(article.encode()).hexdigest(), 16) % 2
+        held_out = q.id.startswith(HELD_OUT_PREFIX)
+        out.append(QuestionRows(set_name, q, fold, held_out, spans, np.array(labels, dtype=np.int32), searcher, query))
+    return out
+
+
+def train_ranker(rows: list[QuestionRows]):  # type: ignore[no-untyped-def]
+    import lightgbm
+
+    usable = [r for r in rows if r.evidence_rows]
+    x = np.vstack([np.vstack([s.features for s in r.evidence_rows]) for r in usable])
+    y = np.concatenate([r.labels for r in usable])
+    groups = [len(r.evidence_rows) for r in usable]
+    data = lightgbm.Dataset(x, y, group=groups, feature_name=list(SPAN_FEATURES), free_raw_data=False)
+    return lightgbm.train(RANKER_PARAMS, data, num_boost_round=RANKER_ROUNDS)
+
+
+def ranked_for(r: QuestionRows, model) -> list[RankedSpan]:  # type: ignore[no-untyped-def]
+    if not r.evidence_rows:
+        return []
+    scores = model.predict(np.vstack([s.features for s in r.evidence_rows]), num_threads=1)
+    ranked = [replace(s, score=float(v)) for s, v in zip(r.evidence_rows, scores)]
+    ranked.sort(key=lambda s: -s.score)
+    return ranked
+
+
+def answer_row(r: QuestionRows, ranked: list[RankedSpan]) -> np.ndarray:
+    searcher, query = r.searcher, r.query
+    total = sum(query.weights.values()) or 1.0  # type: ignore[attr-defined]
+    unknown = sum(w for t, w in query.weights.items() if not searcher.lexical.knows(t)) / total  # type: ignore[attr-defined]
+    top = ranked[0]
+    chunk = searcher.chunks[top.row]
+    from index.features import TextSignals
+
+    signals = TextSignals.of(chunk.text[top.start - chunk.start : top.end - chunk.start])
+    return answer_features(
+        [s.score for s in ranked[:2]],
+        top.features,
+        best_cosine=max(s.relevance for s in ranked),
+        unknown_weight=unknown,
+        kind=query.kind,  # type: ignore[attr-defined]
+        match=kind_match(query.kind, signals),  # type: ignore[attr-defined]
+        bm25_best=float(top.features[SPAN_FEATURES.index("bm25_share")]),
+        question_words=len(query.tokens),  # type: ignore[attr-defined]
+    )
+
+
+def hit_rank(r: QuestionRows, shown: list[RankedSpan]) -> int | None:
+    for rank, s in enumerate(shown, 1):
+        chunk = r.searcher.chunks[s.row]
+        text = chunk.text[s.start - chunk.start : s.end - chunk.start]
+        if any(gold in text for gold in r.question.answers):
+            return rank
+    return None
+
+
+def train_answer_model(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    import lightgbm
+
+    data = lightgbm.Dataset(x, y, feature_name=list(ANSWER_FEATURES), free_raw_data=False)
+    return lightgbm.train(ANSWER_PARAMS, data, num_boost_round=ANSWER_ROUNDS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="squad-v1.1-dev,squad-v2.0-dev,seed_dev.jsonl",
+                        help="question sets under ../shared/eval, comma-separated")
+    parser.add_argument("--docs", action="append", default=[], metavar="SET=DIR",
+                        help="the documents of a set that has none beside its questions")
+    parser.add_argument("--out", type=Path, default=REPO / "index" / "models")
+    parser.add_argument("--backend", default="onnx-int8")
+    args = parser.parse_args()
+    print(machine_header("Training the span ranker and the answerability model"), flush=True)
+    embedder = make_bench_embedder(args.backend)
+    rows: list[QuestionRows] = []
+    started = time.perf_counter()
+    documents = dict(item.split("=", 1) for item in args.docs)
+    for name in args.sets.split(","):
+        folder = Path(documents[name]) if name in documents else None
+        engine, questions = engine_for(SHARED / "eval" / name, embedder, folder)
+        rows += collect(name, engine, questions)
+        print(f"{name}: {len(questions)} questions, {engine.chunk_count} chunks", flush=True)
+    print(f"features collected in {time.perf_counter() - started:.0f} s", flush=True)
+
+    # Out-of-fold: ranker, then the answerability model on out-of-fold rankings.
+    oof_ranked: dict[int, list[RankedSpan]] = {}
+    for fold in (0, 1):
+        model = train_ranker([r for r in rows if r.fold != fold and not r.held_out])
+        for i, r in enumerate(rows):
+            if r.fold == fold and not r.held_out:
+                oof_ranked[i] = ranked_for(r, model)
+    answer_x = {i: answer_row(rows[i], ranked) for i, ranked in oof_ranked.items() if ranked}
+    answer_y = {i: int(r.question.answerable) for i, r in enumerate(rows)}
+    oof_prob: dict[int, float] = {}
+    for fold in (0, 1):
+        train = [i for i in answer_x if rows[i].fold != fold]
+        model = train_answer_model(np.vstack([answer_x[i] for i in train]), np.array([answer_y[i] for i in train]))
+        for i in answer_x:
+            if rows[i].fold == fold:
+                oof_prob[i] = float(model.predict(answer_x[i].reshape(1, -1), num_threads=1)[0])
+    # The shipped models: all folds.
+    started = time.perf_counter()
+    trained = [r for r in rows if not r.held_out]
+    final_ranker = train_ranker(trained)
+    # The answerability model learns from out-of-fold rankings: in-sample scores are too sure.
+    final_answer = train_answer_model(np.vstack([answer_x[i] for i in answer_x]),
+                                      np.array([answer_y[i] for i in answer_x]))
+    print(f"final models trained in {time.perf_counter() - started:.0f} s on {len(trained)} questions", flush=True)
+    # Held-out questions are scored by the final models, which never saw them.
+    for i, r in enumerate(rows):
+        if r.held_out:
+            oof_ranked[i] = ranked_for(r, final_ranker)
+            if oof_ranked[i]:
+                oof_prob[i] = float(final_answer.predict(answer_row(r, oof_ranked[i]).reshape(1, -1), num_threads=1)[0])
+    report = report_figures(rows, oof_ranked, oof_prob)
+    args.out.mkdir(parents=True, exist_ok=True)
+    final_ranker.save_model(str(args.out / "ranker.txt"))
+    final_answer.save_model(str(args.out / "answerable.txt"))
+    info = {
+        "span_features": list(SPAN_FEATURES),
+        "answer_features": list(ANSWER_FEATURES),
+        "trained_on": args.sets.split(","),
+        "seed": SEED,
+        "thresholds": report["thresholds"],
+        "out_of_fold": report["figures"],
+    }
+    (args.out / "models.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", flush=True)
+
+
+def report_figures(rows, ranked, prob) -> dict:  # type: ignore[no-untyped-def]
+    """Out-of-fold hit@k per set, and the thresholds chosen for the three outcomes."""
+    from index.search import Searcher
+
+    shown = {i: Searcher.select(rows[i].searcher, ranked[i], 10) for i in ranked}
+    hits = {i: hit_rank(rows[i], shown[i]) for i in shown}
+    figures: dict[str, dict] = {}
+    table_rows = []
+    parts = dict.fromkeys((r.set_name, r.held_out) for r in rows)
+    for name, held_out in parts:
+        answerable = [i for i, r in enumerate(rows)
+                      if r.set_name == name and r.held_out == held_out and r.question.answerable]
+        n = max(1, len(answerable))
+        at = {k: sum(1 for i in answerable if hits.get(i) and hits[i] <= k) / n for k in RANKS}
+        label = f"{name} (held out)" if held_out else name
+        figures[label] = {"answerable": len(answerable), "hit_at": at}
+        table_rows.append([label, str(len(answerable)), *(f"{100 * at[k]:.1f}" for k in RANKS)])
+    print(table(["set", "answerable", "hit@1", "hit@3", "hit@5"], table_rows), flush=True)
+    thresholds = choose_thresholds(rows, hits, prob)
+    return {"figures": figures, "thresholds": thresholds}
+
+
+def choose_thresholds(rows, hits, prob) -> dict:  # type: ignore[no-untyped-def]
+    """``not_sure``: the highest probability cut that costs at most 3 points of answerable
+    hit@1 on the sets with unanswerable questions; ``not_found``: the highest that costs at
+    most 1 point. Printed as a sweep so the README can explain the choice."""
+    mixed_sets = {r.set_name for r in rows if not r.question.answerable}
+    mixed = [i for i in prob if rows[i].set_name in mixed_sets and not rows[i].held_out]
+    answerable = [i for i in mixed if rows[i].question.answerable]
+    unanswerable = [i for i in mixed if not rows[i].question.answerable]
+    base_hit1 = sum(1 for i in answerable if hits.get(i) == 1) / max(1, len(answerable))
+    sweep = []
+    for cut in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        refused = [i for i in mixed if prob[i] < cut]
+        refused_unanswerable = sum(1 for i in refused if not rows[i].question.answerable)
+        hit1 = sum(1 for i in answerable if hits.get(i) == 1 and prob[i] >= cut) / max(1, len(answerable))
+        precision = refused_unanswerable / len(refused) if refused else 1.0
+        recall = refused_unanswerable / max(1, len(unanswerable))
+        sweep.append({"cut": float(cut), "hit1_cost": base_hit1 - hit1, "precision": precision, "recall": recall})
+    print(table(["cut", "answerable hit@1 cost", "abstain precision", "abstain recall"],
+                [[f"{s['cut']:.2f}", f"{100 * s['hit1_cost']:.1f}", f"{100 * s['precision']:.1f}",
+                  f"{100 * s['recall']:.1f}"] for s in sweep]), flush=True)
+    not_sure = max((s["cut"] for s in sweep if s["hit1_cost"] <= 0.03), default=0.05)
+    not_found = max((s["cut"] for s in sweep if s["hit1_cost"] <= 0.01), default=0.05)
+    return {"not_sure": not_sure, "not_found": min(not_found, not_sure), "sweep": sweep}
+
+
+if __name__ == "__main__":
+    main()
