@@ -106,9 +106,11 @@ def _pytest(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[int | N
         )
     except subprocess.TimeoutExpired:
         return None, [], ""
+    # The ids are in the short summary at the end (captured log lines may start with ERROR too).
+    summary = done.stdout.rpartition("short test summary info")[2]
     failed = [
         line.split(" ", 1)[1].split(" - ", 1)[0]
-        for line in done.stdout.splitlines()
+        for line in summary.splitlines()
         if line.startswith(("FAILED ", "ERROR "))
     ]
     return done.returncode, failed, "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
