@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -22,6 +23,22 @@ SEED = REPO / "docs" / "anthropic-dod-standoff.txt"
 # (VERBATIM_MODEL_CACHE_DIR); each would otherwise export its own next to its index.
 MODEL_CACHE = Path(tempfile.mkdtemp(prefix="verbatim-test-models-"))
 atexit.register(shutil.rmtree, MODEL_CACHE, ignore_errors=True)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def shared_data(relative: str) -> Path:
+    """``../shared/<relative>``, the read-only evaluation data. Where it is missing the test is
+    skipped on a developer's machine, but fails in CI (``CI=true``), which always provides it:
+    a skip there would hide that the test never ran."""
+    path = SHARED / relative
+    if not path.exists():
+        if in_ci():
+            pytest.fail(f"{path} is missing: CI must provide ../shared next to the repository.", pytrace=False)
+        pytest.skip(f"needs {path} (../shared)")
+    return path
 
 
 class HashingEmbedder:

@@ -6,7 +6,8 @@ closes the bot and then asserts, for every test that used it:
 
 * every REST call that sends a message carries ``allowed_mentions`` forbidding pings;
 * nothing was logged at ERROR by discord.py, the bot, the engine or asyncio (unless the test
-  said it expects that error with ``harness.expect_error(event)``).
+  said it expects that error with ``harness.expect_error(event)``);
+* every error a test said it expects was logged.
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ async def verbatim(
     problems = ping_problems(fake_discord)
     assert problems == [], "messages that could ping:\n" + "\n".join(problems)
     expected = set().union(*(h.expected_errors for h in harnesses)) if harnesses else set()
+    missing = expected - {r.getMessage() for r in handler.records}
+    assert not missing, f"errors the test expected were never logged: {sorted(missing)}"
     unexpected = [
         f"{r.name}: {r.getMessage()}"
         for r in handler.records

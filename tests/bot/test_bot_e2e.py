@@ -7,20 +7,20 @@ teardown, that no message could ping anyone and that nothing was logged at ERROR
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
-import os
 import re
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.chat import reply_to
 from bot.render import unescape
 from index import InvalidQuestionError
+from tests.audit import files_opened
 from tests.bot.conftest import (
     CALLBACK,
     CHANNEL_MESSAGES,
@@ -36,6 +36,8 @@ from tests.bot.conftest import (
     embed_of,
     is_ephemeral,
     message_body,
+    message_sending,
+    ping_problems,
     quotes_in,
 )
 from tests.conftest import HashingEmbedder
@@ -291,32 +293,102 @@ async def test_source_autocomplete_is_filtered_and_capped_at_25(verbatim: StartB
     assert "Notices › Llama emergencies" in unescape(embed["fields"][0]["value"])
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "nope.txt", f"../{SEED_NAME}"])
-async def test_source_with_an_unknown_or_escaping_name_is_a_short_private_error(
-    verbatim: StartBot, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
+async def test_source_autocomplete_offers_only_names_discord_accepts(verbatim: StartBot, tmp_path: Path) -> None:
+    """Discord refuses a whole autocomplete answer if one choice is over 100 characters."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    longest = "a" * 96 + ".txt"  # 100 characters: allowed
+    too_long = "b" * 97 + ".txt"  # 101
+    for name in (longest, too_long):
+        (docs / name).write_text(f"Alpaca note {name[0]}: alpacas hum.\n", encoding="utf-8")
     h = await verbatim()
-    opened: list[str] = []
-    real_open, real_os_open = builtins.open, os.open
+    answer = await h.run(h.fake.autocomplete("source", {"name": ""}, focused="name"))
+    choices = answer.json["data"]["choices"]
+    assert {c["value"] for c in choices} == {SEED_NAME, NOTICES_NAME, longest}
+    assert all(1 <= len(c["name"]) <= 100 and 1 <= len(c["value"]) <= 100 for c in choices)
+    # Not offered, but still indexed and shown to whoever types its name.
+    shown = await h.run(h.fake.slash_command("source", {"name": too_long}))
+    assert embed_of(shown)["title"] and "No document" not in json.dumps(shown.json)
 
-    def spy_open(file: Any, *args: Any, **kwargs: Any) -> Any:
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
 
-    def spy_os_open(path: Any, *args: Any, **kwargs: Any) -> Any:
-        opened.append(str(path))
-        return real_os_open(path, *args, **kwargs)
+# Names that lead out of the documents folder, to files that exist ({secret} is next to it).
+ESCAPING_NAMES = [
+    "../secret.txt", "{secret}", "../docs/../secret.txt", "/etc/passwd", "../../../../../../../../etc/passwd",
+    "../../etc/passwd", "nope.txt", f"../{SEED_NAME}",
+]
 
-    monkeypatch.setattr(builtins, "open", spy_open)
-    monkeypatch.setattr(os, "open", spy_os_open)
-    answer = await h.run(h.fake.slash_command("source", {"name": name}))
-    monkeypatch.undo()
+
+@pytest.mark.parametrize("name", ESCAPING_NAMES)
+async def test_source_never_opens_a_file_outside_the_documents(verbatim: StartBot, tmp_path: Path, name: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The launch code is 0000.\n", encoding="utf-8")
+    name = name.format(secret=secret)
+    h = await verbatim()
+    with files_opened() as opened:
+        (h.docs_dir / SEED_NAME).read_bytes()  # the spy sees pathlib's reads (and every other route)
+        answer = await h.run(h.fake.slash_command("source", {"name": name}))
+    assert opened[0] == str(h.docs_dir / SEED_NAME)
 
     assert answer.json["type"] == 4 and is_ephemeral(answer)
     content = answer.json["data"]["content"]
     assert content == f"No document named {name!r} is indexed. See the list with /sources." and len(content) < 200
-    assert "Traceback" not in content and "embeds" not in answer.json["data"]
-    assert [p for p in opened if "passwd" in p or p.startswith("/etc")] == []
+    assert "Traceback" not in content and "embeds" not in answer.json["data"] and "0000" not in json.dumps(answer.json)
+    outside = {secret.resolve(), Path("/etc/passwd").resolve()}
+    assert [p for p in opened if Path(p).resolve() in outside] == []
+
+
+# --------------------------------------------------------------------------------- pings: each safeguard alone
+
+
+async def test_every_reply_forbids_pings_without_the_bot_default(verbatim: StartBot, fake_discord: FakeDiscord) -> None:
+    """Each send passes ``allowed_mentions`` itself: with the bot-wide default removed, no
+    message of any command may ping (checked on every call at teardown, and here)."""
+    fake = fake_discord
+    help_channel = fake.guild.channel_ids[1]
+    h = await verbatim(auto_answer=True, help_channel_ids=[help_channel])
+    h.bot.allowed_mentions = None
+    question = "Who does the keeper ping in a llama emergency?"
+
+    answer = await h.ask(question)
+    message = stored(fake, answer)
+    await h.run(fake.component_click(button_id(answer.json, label="More passages"), message))
+    await h.run(fake.component_click(button_id(answer.json, emoji="👍"), message))
+    await h.run(fake.component_click(button_id(answer.json, emoji="👍"), message))  # already voted
+    await h.ask("How do I bake banana bread?")  # not in the documents
+    found = await h.run(fake.slash_command("search", {"query": "llama emergency @everyone"}))
+    results = stored(fake, found)
+    await h.run(fake.component_click(button_id(results, label="Next"), results))
+    await h.run(fake.component_click(button_id(results, label="Post publicly"), results))
+    await h.run(fake.slash_command("sources"))
+    await h.run(fake.slash_command("source", {"name": NOTICES_NAME}))
+    await h.run(fake.slash_command("source", {"name": "@everyone.md"}))
+    target = await fake.dispatch_message(fake.message_create(question, author=fake.admin))
+    await h.run(fake.message_command("Ask the docs", target))
+    since = len(fake.calls)
+    await fake.dispatch_message(fake.message_create(f"{fake.mention(fake.bot_user)} {question}"))
+    await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), since=since)
+    since = len(fake.calls)
+    await fake.dispatch_message(fake.message_create(question, channel_id=help_channel))
+    await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), since=since)
+    ix = fake.slash_command("reindex", user=fake.admin)
+    await h.run(ix)
+    await fake.wait_for(lambda c: c.ok and "Reindex done" in json.dumps(c.json or {}), timeout=15)
+    await h.run(fake.slash_command("unanswered", user=fake.admin))
+
+    assert len([c for c in fake.calls if message_sending(c)]) >= 17
+    assert ping_problems(fake) == []
+
+
+async def test_a_message_sent_without_allowed_mentions_still_pings_nobody(verbatim: StartBot) -> None:
+    """The bot-wide default forbids pings on its own: code that forgets ``allowed_mentions``
+    (a new command, a library helper) pings nobody either."""
+    h = await verbatim()
+    channel = h.bot.get_channel(h.fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    await channel.send("@everyone <@123> <@&456> the llamas are loose")
+    await channel.send(embed=discord.Embed(description="@here"))
+    posted = [c for c in h.fake.calls_to("POST", CHANNEL_MESSAGES) if c.ok]
+    assert [c.json.get("allowed_mentions") for c in posted] == [{"parse": []}, {"parse": []}]
 
 
 # --------------------------------------------------------------------------------- 7. "Ask the docs"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bot.cli import main
-from tests.conftest import MODEL_CACHE, REPO, SHARED
+from tests.conftest import MODEL_CACHE, REPO, shared_data
 from tests.hostile import HOSTILE_QUESTIONS
 
 pytestmark = pytest.mark.slow
@@ -74,9 +74,8 @@ def test_bad_setting_and_empty_question_are_one_line_errors(workdir, capsys, mon
     assert "The question is empty" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (SHARED / "eval" / "seed_dev.jsonl").exists(), reason="shared eval data not present")
 def test_eval_on_the_seed_questions_meets_the_bar(workdir, capsys):
-    assert main(["eval", str(SHARED / "eval" / "seed_dev.jsonl"), "--json"]) == 0
+    assert main(["eval", str(shared_data("eval/seed_dev.jsonl")), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["results"][0]
     assert result["answerable"] == 8 and result["unanswerable"] == 2
     assert result["hit_at"]["1"] * 8 >= 7

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.render import (
-    CHOICE_NAME_LIMIT,
     EMBED_DESCRIPTION_LIMIT,
     EMBED_FIELD_LIMIT,
     EMBED_TITLE_LIMIT,
@@ -150,4 +149,3 @@ def test_search_sources_and_source_embeds_stay_inside_limits() -> None:
     assert (embed.description or "").endswith("more")
     one = source_embed(documents[0])
     assert all(len(f.value or "") <= EMBED_FIELD_LIMIT for f in one.fields) and embed_total(one) <= EMBED_TOTAL_LIMIT
-    assert CHOICE_NAME_LIMIT == 100

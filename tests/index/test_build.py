@@ -10,6 +10,7 @@ from index import (
     IndexMismatchError,
     IndexNotFoundError,
     NoDocumentsError,
+    ReindexInProgressError,
     build_index,
 )
 from index.store import IndexDirectory
@@ -45,6 +46,18 @@ def test_failed_build_leaves_the_previous_index_answering(config, embedder, docs
     assert "more.md" not in {d.path for d in engine.documents()}
     assert engine.ask("How much can a llama carry?").passages[0].text == before
     assert not list(IndexDirectory(config.index_dir).builds.glob("*.partial"))
+
+
+def test_a_second_builder_is_refused_while_one_is_writing(config, embedder, docs_dir):
+    build_index(config, embedder)
+    directory = IndexDirectory(config.index_dir)
+    live = directory.current_build()
+    (docs_dir / "new.txt").write_text("Alpacas hum when they are curious.", encoding="utf-8")
+    with directory.write_lock():  # another process's build, as far as the lock can tell
+        with pytest.raises(ReindexInProgressError, match="Another build"):
+            build_index(config, embedder)
+        assert directory.current_build() == live
+    assert build_index(config, embedder).added == ("new.txt",)  # once it is done, the next one runs
 
 
 def test_manifest_records_model_chunking_versions_and_hashes(config, embedder):

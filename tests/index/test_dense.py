@@ -10,9 +10,7 @@ import pytest
 
 from index import dense
 from index.dense import build_dense_index, choose_kind, describe, load_dense_index, save_dense_index, search_dense
-from tests.conftest import SHARED, HashingEmbedder
-
-SQUAD_DOCS = SHARED / "eval" / "squad-v1.1-dev" / "docs"
+from tests.conftest import HashingEmbedder, shared_data
 
 
 def test_small_corpora_get_exact_search_and_large_ones_a_graph() -> None:
@@ -52,14 +50,13 @@ def test_unknown_kind_is_refused() -> None:
 
 def _sentences(limit: int) -> list[str]:
     out: list[str] = []
-    for path in sorted(SQUAD_DOCS.glob("*.md")):
+    for path in sorted(shared_data("eval/squad-v1.1-dev/docs").glob("*.md")):
         for sentence in re.split(r"(?<=[.!?])\s+", path.read_text(encoding="utf-8")):
             if len(sentence.split()) >= 6:
                 out.append(sentence)
     return out[:limit]
 
 
-@pytest.mark.skipif(not SQUAD_DOCS.is_dir(), reason="needs ../shared/eval")
 @pytest.mark.parametrize(
     ("kind", "type_name", "floor"),
     # Hashed bags of words are sparse, the worst case for inverted lists (clusters of dense

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index import Engine, InvalidQuestionError, build_index
-from index.types import Passage
+from index.types import RETRIEVERS, Passage
+
+# Sentences as people type them: hard-wrapped, with double spaces and tabs inside.
+SHEARING = (
+    "# Shearing\n\n"
+    "Alpacas are shorn once a year,\nusually in late spring before the heat.  Their  fleece is\tsorted by colour "
+    "and fineness.\nA\tshorn alpaca looks  much smaller\n    than it did the day before.\n"
+)
 
 
 @pytest.fixture
@@ -33,6 +41,30 @@ def test_answer_quotes_the_document_verbatim_with_a_citation(engine, docs_dir):
         assert_verbatim(passage, docs_dir)
 
 
+@pytest.mark.parametrize("retriever", RETRIEVERS)
+def test_quotes_keep_hard_wraps_double_spaces_and_tabs(config, embedder, docs_dir, retriever):
+    (docs_dir / "shearing.md").write_text(SHEARING, encoding="utf-8")
+    build_index(config, embedder)
+    engine = Engine.load(config, embedder)
+    quoted = []
+    for question in (
+        "When are alpacas shorn, usually in late spring?",
+        "How is their fleece sorted, by colour and fineness?",
+        "How much smaller does a shorn alpaca look than the day before?",
+    ):
+        answer = engine.ask(question, retriever=retriever)
+        assert not answer.abstained, question
+        top = answer.passages[0]
+        assert top.document == "shearing.md", (question, top.text)
+        assert_verbatim(top, docs_dir)
+        quoted.append(top)
+    # Between them the quotes hold every kind of whitespace the sentences have, and a
+    # hard-wrapped quote is cited over the lines it spans.
+    text = "".join(p.text for p in quoted)
+    assert "\n" in text and "  " in text and "\t" in text
+    assert any(p.line_end > p.line_start for p in quoted)
+
+
 def test_passages_are_distinct_even_where_chunks_overlap(engine):
     passages = engine.search("Anthropic Department of Defense guardrails", k=10)
     assert len(passages) > 3
@@ -46,6 +78,32 @@ def test_unrelated_question_abstains_with_nearest_sections(engine):
     answer = engine.ask("zebra quantum volcano recipe")
     assert answer.abstained and answer.passages == ()
     assert all(s.document in {"seed.txt", "guide.md"} for s in answer.suggestions)
+
+
+def test_lexical_retrieval_refuses_a_question_the_documents_barely_touch(engine):
+    # One word the documents use ("llamas") among words they never do.
+    question = "Which llamas won the chess olympiad in Reykjavik?"
+    found = engine.search(question, retriever="lexical", k=3)
+    assert found and any("llama" in p.text.lower() for p in found)  # BM25 finds the word...
+    answer = engine.ask(question, retriever="lexical")
+    assert answer.abstained and answer.passages == ()  # ...but no quote answers the question
+    assert any(s.document == "guide.md" for s in answer.suggestions)
+    assert not engine.ask("How much can a llama carry?", retriever="lexical").abstained
+
+
+def test_lexical_retrieval_is_judged_by_its_own_threshold(config, embedder):
+    """Lexical retrieval has no cosine similarity: ``lexical_threshold`` alone decides whether it
+    answers, and ``threshold`` alone decides for dense and hybrid retrieval."""
+    build_index(config, embedder)
+    question = "How much can a llama carry?"
+    strict_dense = Engine.load(replace(config, threshold=1.01), embedder)  # no cosine reaches it
+    assert strict_dense.ask(question, retriever="dense").abstained
+    assert strict_dense.ask(question, retriever="hybrid").abstained
+    assert not strict_dense.ask(question, retriever="lexical").abstained
+    strict_lexical = Engine.load(replace(config, lexical_threshold=1.01), embedder)  # no coverage reaches it
+    assert strict_lexical.ask(question, retriever="lexical").abstained
+    assert not strict_lexical.ask(question, retriever="dense").abstained
+    assert not strict_lexical.ask(question, retriever="hybrid").abstained
 
 
 @pytest.mark.parametrize("retriever", ["dense", "lexical", "hybrid"])
