@@ -37,6 +37,9 @@ SPAN_FEATURES = (
     "capitalized_share",
     "missing_weight",  # share of the question's weight absent from the span
     "chunk_coverage",
+    "bigram_share",  # of the question's word pairs that the span holds in the same order
+    "best_sentence_coverage",
+    "coverage_gap",  # to the best span of the same chunk
 )
 
 ANSWER_FEATURES = (

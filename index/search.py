@@ -95,6 +95,7 @@ class _ChunkFacts:
     """What the features need of a chunk, worked out once per chunk and cached."""
 
     sentence_tokens: list[set[str]]
+    sentence_pairs: list[set[str]]  # "a b" for each two consecutive tokens
     sentence_signals: np.ndarray  # per sentence: has number, year, month; capitalized share
     heading_tokens: frozenset[str]
     windows: np.ndarray  # quotable (first, last) sentence runs, one row each
@@ -219,6 +220,18 @@ class Searcher:
             count=int(counts.sum()),
         )
         signals = np.concatenate([f.sentence_signals for f in facts])
+        pairs = list(dict.fromkeys(f"{a} {b}" for a, b in zip(query.tokens, query.tokens[1:])))[:_MAX_QUESTION_WORDS]
+        pair_bit = {p: 1 << i for i, p in enumerate(pairs)}
+        asked_pairs = set(pairs)
+        pair_masks = np.fromiter(
+            (
+                sum(map(pair_bit.__getitem__, found)) if (found := held_pairs & asked_pairs) else 0
+                for f in facts
+                for held_pairs in f.sentence_pairs
+            ),
+            dtype=np.int64,
+            count=int(counts.sum()),
+        )
 
         def weight(mask: np.ndarray) -> np.ndarray:
             present = (mask[:, None] >> np.arange(len(words), dtype=np.int64)) & 1
@@ -232,6 +245,16 @@ class Searcher:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         members = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(first, lengths)
         coverage = weight(np.bitwise_or.reduceat(masks[members], starts))
+        sentence_coverage = weight(masks)
+        best_sentence_coverage = np.maximum.reduceat(sentence_coverage[members], starts)
+        window_groups = np.concatenate([[0], np.cumsum([len(f.windows) for f in facts])[:-1]])
+        coverage_gap = coverage - np.maximum.reduceat(coverage, window_groups)[owner]
+        pair_bits = np.bitwise_or.reduceat(pair_masks[members], starts)
+        pair_share = (
+            ((pair_bits[:, None] >> np.arange(len(pairs), dtype=np.int64)) & 1).sum(axis=1) / len(pairs)
+            if pairs
+            else np.zeros(len(starts))
+        )
         cosine_max = np.maximum.reduceat(cosines[members], starts)
         cosine_mean = np.add.reduceat(cosines[members], starts) / lengths
         held = np.maximum.reduceat(signals[members, :3], starts)
@@ -277,6 +300,9 @@ class Searcher:
                 capitalized[keep],
                 1.0 - coverage[keep],
                 chunk_coverage[k],
+                pair_share[keep],
+                best_sentence_coverage[keep],
+                coverage_gap[keep],
             ]
         ).astype(np.float32)
         evidence = []
@@ -365,11 +391,12 @@ class Searcher:
             chunk = self.chunks[row]
             texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
             if len(chunk.sentence_tokens) == len(chunk.sentences):
-                tokens = [set(t.split()) for t in chunk.sentence_tokens]
+                ordered = [t.split() for t in chunk.sentence_tokens]
             else:  # an index written before tokens were stored
-                tokens = [set(tokenize(text)) for text in texts]
+                ordered = [tokenize(text) for text in texts]
             facts = _ChunkFacts(
-                sentence_tokens=tokens,
+                sentence_tokens=[set(t) for t in ordered],
+                sentence_pairs=[{f"{a} {b}" for a, b in zip(t, t[1:])} for t in ordered],
                 sentence_signals=np.array(
                     [
                         (x.has_number, x.has_year, x.has_month, x.capitalized_share)
