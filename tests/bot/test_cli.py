@@ -45,6 +45,7 @@ def test_ask_json_has_every_field_and_exact_offsets(workdir, capsys):
     assert main(["ask", "--json", "-k", "2", "Which company does Sam Altman lead?"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["abstained"] is False and len(data["passages"]) == 2
+    assert data["outcome"] == "answered" and 0.0 <= data["confidence"] <= 1.0
     source = (workdir / "docs" / "anthropic-dod-standoff.txt").read_text(encoding="utf-8")
     for passage in data["passages"]:
         assert {"document", "section", "start", "end", "line_start", "line_end", "score", "relevance", "citation"} <= set(passage)
@@ -55,6 +56,20 @@ def test_ask_json_has_every_field_and_exact_offsets(workdir, capsys):
 def test_unanswerable_question_says_not_found(workdir, capsys):
     assert main(["ask", "What is the recipe for banana bread?"]) == 0
     assert "Not found in the documents." in capsys.readouterr().out
+    assert main(["ask", "--json", "What is the recipe for banana bread?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["outcome"] == "not_found" and data["passages"] == [] and data["abstained"] is True
+
+
+def test_a_not_sure_answer_says_so_above_its_passages(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("VERBATIM_NOT_SURE_THRESHOLD", "1.0")
+    assert main(["ask", "Which company does Sam Altman lead?"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Not sure: these passages may help, but none answers this directly.")
+    assert "\n> " in out and "— anthropic-dod-standoff.txt" in out
+    assert main(["ask", "--json", "Which company does Sam Altman lead?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["outcome"] == "not_sure" and data["passages"]
 
 
 def test_index_reports_added_then_unchanged(workdir, capsys):

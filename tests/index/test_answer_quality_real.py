@@ -4,14 +4,13 @@ article does not answer is not answered with an unrelated figure, and the seed q
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from index import Engine, EngineConfig, build_index, make_embedder
 from index.evaluation import read_questions
-from tests.conftest import MODEL_CACHE, SEED, SHARED
+from tests.conftest import MODEL_CACHE, SEED, shared_data
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +61,7 @@ def test_a_how_many_question_the_article_does_not_answer_is_not_answered(tmp_pat
 
 
 def test_seed_questions_first_passage_and_honest_refusals(tmp_path, real_embedder):
-    questions_file = SHARED / "eval" / "seed_dev.jsonl"
-    if not questions_file.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{questions_file} is missing: CI must have ../shared")
-        pytest.skip("../shared/eval is not here")
+    questions_file = shared_data("eval/seed_dev.jsonl")
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / SEED.name).write_bytes(SEED.read_bytes())
