@@ -174,9 +174,8 @@ def _furniture(tag, in_main: bool) -> bool:  # type: ignore[no-untyped-def]
         return True
     if name == "header":  # a page's banner, unless it is the content's own title block
         return not (in_main and _has_heading(tag))
-    if name == "a":
-        href = str(attrs.get("href", ""))
-        return href.startswith("#") and bool(_SKIP_LINK.match(tag.get_text().strip()))
+    if name == "a" and str(attrs.get("href", "")).startswith("#") and _SKIP_LINK.match(tag.get_text().strip()):
+        return True
     if name in _NEVER_FURNITURE:
         return False
     classes = [c.lower() for c in attrs.get("class") or []]

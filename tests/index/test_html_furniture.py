@@ -194,3 +194,12 @@ def test_conala_gold_answers_still_occur_in_the_parsed_python_pages():
                 pages[name] = parse_document(name, (Path(PYDOCS) / name).read_bytes()).text
         missing += [(record["id"], a) for a in record["answers"] if not any(a in pages[d] for d in record["docs"])]
     assert missing == []
+
+
+def test_edit_and_skip_links_inside_the_main_container_are_dropped():
+    html = ('<body><main><a class="skip-to-content muted-link" href="#furo-main-content">Skip to content</a>'
+            '<div class="edit-this-page"><a class="muted-link" href="https://example.org/edit">Edit this page</a></div>'
+            '<a class="md-content__button edit-this-page" href="https://example.org/edit2">Edit this page</a>'
+            '<h1>Install</h1><p>Run the installer.</p></main></body>')
+    parsed = parse_html(html)
+    assert parsed.text == "Install\n\nRun the installer."
