@@ -71,9 +71,13 @@ def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kin
     records = {d: DocumentRecord(d, "0" * 64, titles[d], built_at, n) for d, n in counts.items()}
     params = ChunkingParams()
     directory = IndexDirectory(root)
+    # Sentence vectors derived like the chunk vectors (each sentence: its chunk's), so the
+    # sentence-evidence path is timed too.
+    sentences = np.repeat(vectors, [len(c.sentences) for c in chunks], axis=0)
     with directory.write_lock():
         write_build(directory, chunks, vectors, model=model, built_at=built_at, documents=records,
-                    chunking={"max_chars": params.max_chars, "overlap": params.overlap}, dense_kind=kind)
+                    chunking={"max_chars": params.max_chars, "overlap": params.overlap}, dense_kind=kind,
+                    sentence_vectors=sentences)
 
 
 def staged_ask(engine, question: str, k: int = 3) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -42,7 +42,8 @@ from index.search import RankedSpan, Searcher
 SEED = 20261128
 RANKER_PARAMS = {
     "objective": "lambdarank",
-    "learning_rate": 0.05,
+    "learning_rate": 0.08,
+    "max_bin": 63,
     "num_leaves": 31,
     "min_data_in_leaf": 50,
     "lambdarank_truncation_level": 10,
@@ -63,7 +64,7 @@ ANSWER_PARAMS = {
     "seed": SEED,
     "verbose": -1,
 }
-RANKER_ROUNDS = 300
+RANKER_ROUNDS = 200
 ANSWER_ROUNDS = 200
 RANKS = (1, 3, 5)
 HELD_OUT_PREFIX = "conala-dev-"
