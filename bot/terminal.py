@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from bot.citation import citation
+from bot.errors import NOT_IN_DOCUMENTS
 from index import Answer, BuildReport, Passage
 
 
 def quote_block(passage: Passage) -> str:
     quoted = "\n".join("> " + line if line else ">" for line in passage.text.splitlines())
-    return f"{quoted}\n  — {passage.citation}"
+    return f"{quoted}\n  — {citation(passage)}"
 
 
 def render_answer(answer: Answer) -> str:
     if answer.abstained:
-        lines = ["Not found in the documents."]
+        lines = [NOT_IN_DOCUMENTS]
         if answer.suggestions:
             lines.append("Nearest sections:")
             lines += [f"  • {s.label}" for s in answer.suggestions]
@@ -30,7 +32,7 @@ def render_answer(answer: Answer) -> str:
 def answer_json(answer: Answer) -> str:
     data = asdict(answer)
     for passage, raw in zip(answer.passages, data["passages"]):
-        raw["citation"] = passage.citation
+        raw["citation"] = citation(passage)
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 

@@ -87,7 +87,7 @@ def test_escaped_text_has_no_live_markdown_or_mentions(text: str) -> None:
 def test_answer_embed_stays_inside_discord_limits_and_quotes_verbatim_prefixes(texts: list[str], question: str) -> None:
     passages = tuple(passage(t, n) for n, t in enumerate(texts))
     answer = Answer(question=question, passages=passages, abstained=False, index_built_at="2026-01-01T00:00:00+00:00")
-    rendered = answer_embed(answer, limit=len(passages))
+    rendered = answer_embed(answer)
     embed = rendered.embed
     assert len(embed.description or "") <= EMBED_DESCRIPTION_LIMIT
     assert len(embed.title or "") <= EMBED_TITLE_LIMIT
@@ -109,7 +109,7 @@ def test_a_very_long_quote_is_cut_at_a_sentence_end_with_the_ellipsis_outside() 
     sentence = "The llama keeper *always* writes <@123> in the log_file before noon. "
     text = (sentence * 120).strip()
     assert len(text) > EMBED_DESCRIPTION_LIMIT
-    rendered = answer_embed(Answer("q", (passage(text), passage("Short one."), passage("Another.")), False), limit=3)
+    rendered = answer_embed(Answer("q", (passage(text), passage("Short one."), passage("Another.")), False))
     description = rendered.embed.description or ""
     assert len(description) <= EMBED_DESCRIPTION_LIMIT
     [(quote, _)] = quotes_in(description)
