@@ -151,3 +151,30 @@ def test_search_sources_and_source_embeds_stay_inside_limits() -> None:
     one = source_embed(documents[0])
     assert all(len(f.value or "") <= EMBED_FIELD_LIMIT for f in one.fields) and embed_total(one) <= EMBED_TOTAL_LIMIT
     assert CHOICE_NAME_LIMIT == 100
+
+
+def test_the_answer_shows_as_many_passages_as_the_engine_chose() -> None:
+    """top_k is decided once, by the engine: the renderer shows every passage that fits."""
+    answer = Answer("q", tuple(passage(f"Sentence number {n}.", n) for n in range(5)), False)
+    assert len(quotes_in(answer_embed(answer).embed.description or "")) == 5
+
+
+def test_discord_and_the_terminal_say_not_in_the_documents_alike() -> None:
+    from bot.errors import NOT_IN_DOCUMENTS
+    from bot.terminal import render_answer
+
+    answer = Answer("q", (), True)
+    assert render_answer(answer).startswith(NOT_IN_DOCUMENTS)
+    assert (answer_embed(answer).embed.description or "").startswith(f"**{NOT_IN_DOCUMENTS}**")
+
+
+def test_html_citations_say_their_lines_count_the_extracted_text() -> None:
+    """An HTML document's line 5 is the fifth line of its visible text, not of the file."""
+    from bot.terminal import quote_block
+
+    page = passage("Llamas hum.", document="guide/page.html")
+    shown = [quote_block(page), answer_embed(Answer("q", (page,), False)).embed.description or ""]
+    for text in shown:
+        assert "lines 1–3 of the extracted text" in unescape(text)
+    plain = passage("Llamas hum.", document="guide/page.md")
+    assert "extracted" not in quote_block(plain)
