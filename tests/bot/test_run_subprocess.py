@@ -220,3 +220,38 @@ async def test_unreachable_discord_is_one_line_per_attempt_until_stopped(tmp_pat
     assert health.returncode == 1
     assert health.stdout.startswith("unhealthy: not connected to Discord"), health.stdout
     assert "index: loaded, " in health.stdout and "last error: discord_unreachable: " in health.stdout
+
+
+@pytest.mark.slow
+async def test_sigterm_during_a_first_build_stops_at_once(tmp_path: Path, model_cache: Path) -> None:
+    """`docker stop` during a first start: the bot leaves without waiting for the build (the
+    index on disk is never half-written), and exits 0."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(150):  # a first build that takes a while on the real model
+        body = " ".join(f"Section {n} sentence {j} talks about llamas, alpacas and their keepers." for j in range(40))
+        (docs / f"page{n:03d}.md").write_text(f"# Page {n}\n\n{body}\n", encoding="utf-8")
+    env = clean_env(
+        model_cache,
+        DISCORD_TOKEN=FAKE_TOKEN,
+        VERBATIM_DISCORD_API_BASE=f"http://127.0.0.1:{closed_port()}/api/v10",
+        VERBATIM_DOCS_DIR=str(docs),
+        VERBATIM_INDEX_DIR=str(tmp_path / "index"),
+        VERBATIM_HEALTH_FILE=str(tmp_path / "health.json"),
+        VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
+    )
+    process = await asyncio.create_subprocess_exec(
+        *verbatim_command(), "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        # The health file is first written as the event loop starts, with the build under way.
+        await health_record(tmp_path / "health.json", lambda r: not r["index"]["loaded"], timeout=120)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert not (tmp_path / "index" / "CURRENT").exists(), "it waited for the whole build"
