@@ -90,6 +90,12 @@ class VerbatimBot(commands.Bot):
         if self.health:
             self.health.gateway(True)
 
+    async def on_connect(self) -> None:
+        # Connected (READY may take a few seconds more while guilds arrive; interactions are
+        # already answered by then).
+        if self.health:
+            self.health.gateway(True)
+
     async def on_resumed(self) -> None:
         if self.health:
             self.health.gateway(True)
