@@ -56,8 +56,8 @@ def report_failure(error: BaseException, event: str, audience: Audience = "disco
     """Log ``error`` under ``event`` and return the line to show. User errors are logged at
     INFO; others with their traceback, at ERROR for the bot (its log is where the details
     go) and at INFO in the terminal (the line is printed anyway; ``-v`` shows where)."""
-    if is_user_error(error):
-        log.info(event, extra={"error": str(original(error))})
+    if is_user_error(error):  # in the terminal the line itself is the record: no echo in the log
+        log.log(logging.INFO if audience == "discord" else logging.DEBUG, event, extra={"error": str(original(error))})
     else:
         log.log(logging.ERROR if audience == "discord" else logging.INFO, event, exc_info=error)
     return describe(error, audience)

@@ -39,6 +39,7 @@ def test_verbatim_run_names_the_folder_and_the_fix(unwritable_data):
         VERBATIM_FEEDBACK_FILE=str(data / "feedback.jsonl"),
         VERBATIM_HEALTH_FILE=str(data / "health.json"),
         HOME=str(data),
+        VERBATIM_LOG_LEVEL="INFO",  # as in the image: the error is still one line
     )
     verbatim = Path(sys.executable).with_name("verbatim")
     result = subprocess.run(
