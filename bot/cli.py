@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # From the first instruction: as PID 1 in a container, a process with no SIGTERM handler
     # ignores `docker stop` (the kernel drops the signal) until something installs one.
+    if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
+        return _main(argv)
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return _main(argv)
