@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -124,7 +125,7 @@ def spawn_extra(bot: VerbatimBot, what: str, call: Awaitable[Any]) -> asyncio.Ta
     async def run() -> None:
         try:
             await call
-        except (discord.HTTPException, discord.ClientException, OSError, TimeoutError) as exc:
+        except (discord.HTTPException, discord.ClientException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("extra_failed", extra={"what": what, "error": f"{type(exc).__name__}: {exc}"})
 
     task = asyncio.create_task(run(), name=f"verbatim-extra-{what}")
