@@ -28,7 +28,7 @@ class OneLineReconnects(logging.Filter):
             record.msg, record.args = "discord_reconnecting", None
             record.error = f"{type(error).__name__}: {' '.join(str(error).split())}"
             if retry is not None:
-                record.retry_in_s = round(float(retry), 1)
+                record.retry_in_s = round(float(retry), 1)  # type: ignore[arg-type]
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
