@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from bot.errors import describe, report_failure
 from bot.render import answer_embed, embed_as_text, search_embed, source_embed, sources_embed
 from bot.service import AnswerService
 from bot.settings import Settings
-from index import VerbatimError
 
 HELP = """Type a question to get what /ask would post. Also:
   /search QUERY    what /search shows (first page)
@@ -33,7 +33,7 @@ async def reply_to(line: str, service: AnswerService, settings: Settings) -> str
     if command == "/ask":
         line = rest
     answer = await service.ask(line)
-    return embed_as_text(answer_embed(answer, limit=settings.top_k).embed)
+    return embed_as_text(answer_embed(answer).embed)
 
 
 async def chat(settings: Settings, service: AnswerService) -> int:
@@ -54,7 +54,8 @@ async def chat(settings: Settings, service: AnswerService) -> int:
                 return 0
             try:
                 print(await reply_to(line, service, settings) + "\n")
-            except VerbatimError as exc:
-                print(f"(the bot would say, privately) {exc}\n")
+            except Exception as exc:  # what the bot would tell the user, from the same helper
+                report_failure(exc, "command_failed", "terminal")
+                print(f"(the bot would say, privately) {describe(exc, 'discord')}\n")
     finally:
         service.close()

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from bot.engine_factory import make_embedder, open_engine
+from bot.citation import citation
+from bot.engine_factory import BuildPolicy, make_embedder, open_index
+from bot.errors import check_writable, report_failure
 from bot.logs import configure_logging
 from bot.progress import build_progress
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, unknown_settings
 from bot.terminal import answer_json, quote_block, render_answer, render_build_report
-from index import RETRIEVERS, VerbatimError, build_index, clean_question
+from index import RETRIEVERS, Engine, build_index, clean_question
+from index.config import TOP_K_MAX
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +31,32 @@ Examples:
   verbatim ask "What did the Department of Defense demand from Anthropic?"
   verbatim ask --json -k 5 "Who leads OpenAI?"
   verbatim eval ../shared/eval/squad-v1.1-dev --retriever all
+  verbatim health                     is the running bot well? (exit 0 or 1)
 """
+SEARCH_MAX = 100
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived (``docker stop``, systemd): leave now, whatever is running."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped
+
+
+def _count(limit: int):  # type: ignore[no-untyped-def]
+    """An argparse type: a whole number from 1 to ``limit``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {limit} (got {value})")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,17 +83,17 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = command("ask", help="answer a question with quotes", description="Quote the passages that answer QUESTION, each with its citation, or say that the documents do not hold the answer. Builds the index first if there is none.")
     ask.add_argument("question", metavar="QUESTION")
-    ask.add_argument("-k", type=int, metavar="N", help="number of passages (default: 3, or VERBATIM_TOP_K)")
+    ask.add_argument("-k", type=_count(TOP_K_MAX), metavar="N", help=f"number of passages, 1 to {TOP_K_MAX} (default: VERBATIM_TOP_K, 3)")
     ask.add_argument("--json", action="store_true", help="print every field as JSON")
     ask.add_argument("--retriever", choices=RETRIEVERS, help="hybrid (default), dense or lexical")
 
-    search = command("search", help="list matching passages without abstaining", description="The best passages for QUERY, best first, even when none is a good answer.")
+    search = command("search", help="list matching passages without abstaining", description="The best passages for QUERY, best first, even when none is a good answer. Needs an index (verbatim index).")
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("-k", type=int, default=10, metavar="N", help="number of passages (default: 10)")
+    search.add_argument("-k", type=_count(SEARCH_MAX), default=10, metavar="N", help=f"number of passages, 1 to {SEARCH_MAX} (default: 10)")
     search.add_argument("--json", action="store_true", help="print every field as JSON")
     search.add_argument("--retriever", choices=RETRIEVERS)
 
-    command("sources", help="list the indexed documents", description="List the indexed documents with their chunk counts and indexing times.")
+    command("sources", help="list the indexed documents", description="List the indexed documents with their chunk counts and indexing times. Needs an index (verbatim index).")
 
     evaluate = command("eval", help="measure answer quality on a question set", description="Run a question set (JSON lines with gold answers) and report hit@1/3/5, MRR@10, abstain precision and recall, and whether every quote is verbatim.")
     evaluate.add_argument("questions", type=Path, metavar="QUESTIONS", help="a questions .jsonl file, or a folder with questions.jsonl and docs/")
@@ -74,12 +104,29 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     command("chat", help="try the bot in the terminal, without Discord", description="A console that shows exactly what the bot would post for each question (and /search, /sources, /source).")
-    command("run", help="run the Discord bot", description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot').")
+    command("run", help="run the Discord bot", description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot'). While Discord is unreachable it retries, one line per attempt; a refused token stops it at once.")
+    health = command("health", help="report whether the running bot is well", description="Read the health file the running bot keeps (VERBATIM_HEALTH_FILE): index loaded, last sync, gateway connected, last error. Exit 0 when healthy, 1 otherwise (a Docker HEALTHCHECK).")
+    health.add_argument("--json", action="store_true", help="print the health record as JSON")
+    command("model", help="prepare the embedding model now", description="Load the configured embedding model, exporting it to ONNX first if that was never done for this user (about 10 s, once), and say where it is cached.")
 
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # From the first instruction: as PID 1 in a container, a process with no SIGTERM handler
+    # ignores `docker stop` (the kernel drops the signal) until something installs one.
+    if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return _main(argv)
+    except Stopped:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     for name, default in (("docs", None), ("index_dir", None), ("verbose", False)):
         if not hasattr(args, name):
@@ -87,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(docs_dir=getattr(args, "dir", None) or args.docs, index_dir=args.index_dir)
         configure_logging("INFO" if args.verbose else settings.log_level, settings.log_format)
+        for warning in unknown_settings():
+            print(f"warning: {warning}", file=sys.stderr)
         handler = {
             "index": _index,
             "ask": _ask,
@@ -95,41 +144,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             "eval": _eval,
             "chat": _chat,
             "run": _run,
+            "health": _health,
+            "model": _model,
         }[args.command]
         return handler(args, settings)
-    except VerbatimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # one line, never a traceback (-v logs it)
+        print(f"error: {report_failure(exc, 'command_failed', 'terminal')}", file=sys.stderr)
+        return 1
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
+    check_writable(settings.index_dir)
     embedder = make_embedder(settings)
     with build_progress() as progress:
-        report = build_index(settings.engine_config(), embedder, rebuild=args.rebuild, progress=progress)
-    print(render_build_report(report, verbose=args.verbose))
+        built = build_index(settings.engine_config(), embedder, rebuild=args.rebuild, progress=progress)
+    print(render_build_report(built, verbose=args.verbose))
     return 0
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings, build: BuildPolicy) -> Engine:
+    """The engine for ``ask`` (which builds a first index), ``search`` and ``sources`` (which
+    only read one: they say how to build it instead)."""
+    if build != "never":
+        check_writable(settings.index_dir)
     embedder = make_embedder(settings)
     with build_progress() as progress:
-        engine, report = open_engine(
-            settings,
+        engine, built = open_index(
+            settings.engine_config(),
             embedder,
+            build=build,
             on_first_build=lambda: print(f"No index yet: indexing {settings.docs_dir} first.", file=sys.stderr),
             progress=progress,
         )
-    if report is not None:
-        print(render_build_report(report), file=sys.stderr)
+    if built is not None:
+        print(render_build_report(built), file=sys.stderr)
     return engine
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     clean_question(args.question, settings.max_question_chars)  # fail fast, before loading anything
-    engine = _engine(settings)
+    engine = _engine(settings, "if-missing")
     answer = engine.ask(args.question, k=args.k, retriever=args.retriever)
     print(answer_json(answer) if args.json else render_answer(answer))
     return 0
@@ -137,19 +194,19 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     clean_question(args.query, settings.max_question_chars)
-    engine = _engine(settings)
+    engine = _engine(settings, "never")
     passages = engine.search(args.query, k=args.k, retriever=args.retriever)
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps([asdict(p) | {"citation": p.citation} for p in passages], ensure_ascii=False, indent=2))
+        print(json.dumps([asdict(p) | {"citation": citation(p)} for p in passages], ensure_ascii=False, indent=2))
     else:
         print("\n\n".join(f"{n}. (score {p.score:.3f})\n{quote_block(p)}" for n, p in enumerate(passages, 1)) or "No passages.")
     return 0
 
 
 def _sources(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = _engine(settings, "never")
     documents = engine.documents()
     width = max(len(d.path) for d in documents)
     print(f"{'document':<{width}}  chunks  indexed at")
@@ -157,6 +214,22 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{d.path:<{width}}  {d.chunks:>6}  {d.indexed_at}")
     noun = "document" if len(documents) == 1 else "documents"
     print(f"{len(documents)} {noun}, {engine.chunk_count} chunks, built {engine.built_at}")
+    return 0
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.health import read_health, render_health
+
+    record, problems = read_health(settings.health_file)
+    print(json.dumps({"healthy": not problems, "problems": problems, **(record or {})}, indent=2) if args.json else render_health(record, problems))
+    return 0 if not problems else 1
+
+
+def _model(args: argparse.Namespace, settings: Settings) -> int:
+    embedder = make_embedder(settings)
+    dimension = embedder.dimension  # loads it, exporting first if needed
+    where: Any = getattr(embedder, "model_file", None)
+    print(f"{embedder.name}: ready, {dimension} dimensions" + (f", cached in {where().parent}" if where else ""))
     return 0
 
 
@@ -169,6 +242,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    check_writable(settings.index_dir)
     from bot.chat import chat
     from bot.runner import make_service
 
@@ -178,14 +252,10 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_bot
 
+    for folder in (settings.index_dir, settings.feedback_file.parent, settings.health_file.parent):
+        check_writable(folder)
     run_bot(settings)
     return 0
-
-
-def eval_index_dir(settings: Settings, documents: Path) -> Path:
-    """A separate, reusable index per evaluated documents folder."""
-    key = hashlib.sha256(str(documents.resolve()).encode()).hexdigest()[:10]
-    return settings.index_dir.parent / "eval" / f"{documents.resolve().name}-{key}"
 
 
 if __name__ == "__main__":

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from collections.abc import Awaitable
+from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import describe, report_failure
 from bot.feedback import FeedbackLog
+from bot.health import Health
 from bot.render import NO_PINGS
 from bot.service import AnswerService
 from bot.settings import Settings
-from index import VerbatimError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,15 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 class VerbatimBot(commands.Bot):
-    def __init__(self, settings: Settings, service: AnswerService, feedback: FeedbackLog, **options: object) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: AnswerService,
+        feedback: FeedbackLog,
+        *,
+        health: Health | None = None,
+        **options: object,
+    ) -> None:
         # A text-only bot: discord.py's start-up warnings about missing voice libraries are noise.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
@@ -42,14 +55,19 @@ class VerbatimBot(commands.Bot):
         self.settings = settings
         self.service = service
         self.feedback = feedback
+        self.health = health
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        self.extras: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
-        report = await self.service.load()
+        # Runs after each successful login; `verbatim run` retries the login while Discord is
+        # unreachable, and the index may already be loaded: everything here is idempotent.
+        report = await self.service.load_once()
         if report is not None:
             log.info("index_built_at_startup", extra={"summary": report.summary})
         for name in COGS:
-            await self.load_extension(name)
+            if name not in self.extensions:
+                await self.load_extension(name)
         # The model and index are hundreds of thousands of long-lived objects; a full garbage
         # collection walking them paused the event loop for ~400 ms. Frozen, they are skipped.
         gc.collect()
@@ -70,8 +88,26 @@ class VerbatimBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("ready", extra={"user": str(self.user), "guilds": len(self.guilds)})
+        if self.health:
+            self.health.gateway(True)
+
+    async def on_connect(self) -> None:
+        # Connected (READY may take a few seconds more while guilds arrive; interactions are
+        # already answered by then).
+        if self.health:
+            self.health.gateway(True)
+
+    async def on_resumed(self) -> None:
+        if self.health:
+            self.health.gateway(True)
+
+    async def on_disconnect(self) -> None:
+        if self.health:
+            self.health.gateway(False)
 
     async def close(self) -> None:
+        for task in list(self.extras):
+            task.cancel()
         await super().close()
         self.service.close()
 
@@ -79,25 +115,40 @@ class VerbatimBot(commands.Bot):
         await report_error(interaction, error)
 
 
+def spawn_extra(bot: VerbatimBot, what: str, call: Awaitable[Any]) -> asyncio.Task[None]:
+    """Run a courtesy call (the typing indicator, a "done" note) beside the answer.
+
+    It never delays or sinks the answer: Discord may refuse it (5xx, which discord.py retries
+    for ~25 s, a 429, a missing permission) or the network may drop it; that is logged as a
+    warning and nothing else happens. Cancel the task when it no longer matters."""
+
+    async def run() -> None:
+        try:
+            await call
+        except (discord.HTTPException, discord.ClientException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("extra_failed", extra={"what": what, "error": f"{type(exc).__name__}: {exc}"})
+
+    task = asyncio.create_task(run(), name=f"verbatim-extra-{what}")
+    bot.extras.add(task)
+    task.add_done_callback(bot.extras.discard)
+    return task
+
+
 def user_message_for(error: BaseException) -> str:
-    """What a user is told about an error: never a traceback."""
-    original = getattr(error, "original", None) or getattr(error, "__cause__", None) or error
+    """What a Discord user is told about an error: never a traceback."""
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
         return str(error) or "You are not allowed to use this command."
-    if isinstance(original, VerbatimError):
-        return str(original)
-    return "Something went wrong on my side. The moderators can find the details in the bot's log."
+    return describe(error, "discord")
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
-    if not isinstance(error, app_commands.CheckFailure | app_commands.CommandOnCooldown):
-        if isinstance(getattr(error, "original", None), VerbatimError):
-            log.info("user_error", extra={"error": str(error.original)})  # type: ignore[attr-defined]
-        else:
-            log.error("command_failed", exc_info=error)
-    message = user_message_for(error)
+    """The error handler of slash commands and component views: log it, tell the user privately."""
+    if isinstance(error, app_commands.CheckFailure | app_commands.CommandOnCooldown):
+        message = user_message_for(error)
+    else:
+        message = report_failure(error, "command_failed", "discord")
     try:
         if interaction.response.is_done():
             await _drop_public_thinking_message(interaction)

@@ -1,48 +1,60 @@
-"""Builds the engine from settings; shared by the command line and the bot."""
+"""Builds the engine from settings; shared by the command line, the console chat and the bot."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from pathlib import Path
+from typing import Literal
 
 from bot.settings import Settings
-from index import Embedder, Engine, IndexNotFoundError, build_index
+from index import Embedder, Engine, EngineConfig, IndexNotFoundError, build_index
 from index.build import Progress
 from index.onnx_embedding import make_embedder as make_backend_embedder
 from index.types import BuildReport
 
+PREPARING_MODEL = "Preparing the embedding model (once, ~10 s)…"
+
+#: When :func:`open_index` builds: never (an index must exist), only if there is none, or
+#: always (bring it up to date first; unchanged documents are not embedded again).
+BuildPolicy = Literal["never", "if-missing", "always"]
+
+
+def _say_preparing() -> None:
+    print(PREPARING_MODEL, file=sys.stderr, flush=True)
+
 
 def make_embedder(settings: Settings) -> Embedder:
     """The configured model on the configured backend (ONNX int8 by default, exported
-    once from the packaged weights into the model cache; torch fp32 as the fallback)."""
+    once from the packaged weights into the user's model cache; torch fp32 as the fallback).
+    The one-time export is announced on stderr: it takes seconds and would look like a hang."""
     return make_backend_embedder(
         settings.model,
         backend=settings.backend,
-        cache_dir=model_cache_dir(settings),
+        cache_dir=settings.model_cache(),
         device=settings.device,
         allow_download=settings.allow_download,
+        on_export=_say_preparing,
     )
 
 
-def model_cache_dir(settings: Settings) -> Path:
-    """Beside the index by default (``.verbatim/models``), shared by the eval indexes."""
-    return settings.model_cache_dir or settings.index_dir.parent / "models"
-
-
-def open_engine(
-    settings: Settings,
+def open_index(
+    config: EngineConfig,
     embedder: Embedder,
     *,
-    build_if_missing: bool = True,
+    build: BuildPolicy = "if-missing",
     on_first_build: Callable[[], None] | None = None,
     progress: Progress | None = None,
 ) -> tuple[Engine, BuildReport | None]:
-    """Load the index; with ``build_if_missing``, build it first when there is none."""
-    config = settings.engine_config()
+    """The one way to get a loaded engine: load the index, building it first as ``build`` says.
+    Returns the engine and the build report (``None`` when nothing was built)."""
+    report = None
+    if build == "always":
+        report = build_index(config, embedder, progress=progress)
+        return Engine.load(config, embedder), report
     try:
         return Engine.load(config, embedder), None
     except IndexNotFoundError:
-        if not build_if_missing:
+        if build == "never":
             raise
     if on_first_build:
         on_first_build()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
-from bot.engine_factory import make_embedder, model_cache_dir
+from bot.engine_factory import make_embedder, open_index
 from bot.progress import build_progress
 from bot.settings import Settings
-from index import RETRIEVERS, Engine, build_index
+from index import RETRIEVERS
 from index.errors import NoDocumentsError
 from index.evaluation import (
     Metrics,
@@ -67,9 +68,13 @@ def sweep_table(outcomes: list[QuestionResult], retriever: str, confidence: tupl
     return "\n".join(lines)
 
 
-def run_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli import eval_index_dir
+def eval_index_dir(settings: Settings, documents: Path) -> Path:
+    """A separate, reusable index per evaluated documents folder."""
+    key = hashlib.sha256(str(documents.resolve()).encode()).hexdigest()[:10]
+    return settings.index_dir.parent / "eval" / f"{documents.resolve().name}-{key}"
 
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     questions = read_questions(args.questions)
     if args.limit:
         questions = questions[: args.limit]
@@ -79,15 +84,14 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {
         "docs_dir": documents,
         "index_dir": args.index_dir or eval_index_dir(settings, Path(documents)),
-        "model_cache_dir": model_cache_dir(settings),  # one export serves every evaluated folder
     }
     settings = settings.model_copy(update=overrides)
     config = settings.engine_config()
     embedder = make_embedder(settings)
     with build_progress() as progress:
-        report = build_index(config, embedder, progress=progress)
+        engine, report = open_index(config, embedder, build="always", progress=progress)
+    assert report is not None
     print(f"Index: {report.chunks} chunks from {documents} ({report.summary})", file=sys.stderr)
-    engine = Engine.load(config, embedder)
     checker = VerbatimChecker(Path(documents))
     retrievers = RETRIEVERS if args.retriever == "all" else (args.retriever,)
     rows: list[Metrics] = []

@@ -17,6 +17,23 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+class OneLineReconnects(logging.Filter):
+    """discord.py logs each gateway reconnect attempt with a full traceback (dozens of lines
+    for a DNS failure while the network is down). Keep one line: the error and the delay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "discord.client" and str(record.msg).startswith("Attempting a reconnect") and record.exc_info:
+            error = record.exc_info[1]
+            retry = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.msg, record.args = "discord_reconnecting", None
+            record.error = f"{type(error).__name__}: {' '.join(str(error).split())}"
+            if retry is not None:
+                record.retry_in_s = round(float(retry), 1)  # type: ignore[arg-type]
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = [self.formatTime(record, "%H:%M:%S"), record.levelname.lower(), record.name, record.getMessage()]
@@ -46,6 +63,7 @@ def configure_logging(level: str = "WARNING", fmt: str = "text") -> None:
     # On the handler too: some libraries set their own logger to DEBUG when imported.
     handler.setLevel(level)
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
+    handler.addFilter(OneLineReconnects())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.citation import citation
+from bot.errors import NOT_IN_DOCUMENTS, NOT_SURE, NOT_SURE_DETAIL
 from index import Answer, DocumentInfo, Passage, split_sentences
 
 # Discord's limits (https://discord.com/developers/docs/resources/message).
@@ -25,11 +27,12 @@ EMBED_TOTAL_LIMIT = 6000
 EMBED_FOOTER_LIMIT = 2048
 CHOICES_MAX = 25
 CHOICE_NAME_LIMIT = 100
+THREAD_NAME_LIMIT = 100
 
 COLOUR_ANSWER = discord.Colour.blurple()
 COLOUR_ABSTAIN = discord.Colour.light_grey()
 COLOUR_NOT_SURE = discord.Colour.gold()
-NOT_SURE_LEAD = "**Not sure.** These passages may help, but none answers this directly.\n\n"
+NOT_SURE_LEAD = f"**{NOT_SURE}** {NOT_SURE_DETAIL}\n\n"
 NO_PINGS = discord.AllowedMentions.none()
 
 _MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<@:])")
@@ -63,12 +66,12 @@ def quote_markdown(passage: Passage, limit: int) -> str:
     If the quote does not fit, it keeps its leading whole sentences (still a verbatim
     span) and the ellipsis goes after the quotation. Returns "" if not even one fits.
     """
-    citation = _citation(passage)
+    cited = _citation(passage)
     text = passage.text
     ends = [b for _, b in split_sentences(text)] or [len(text)]
     for end in reversed(ends):
         shown = _block(text[:end]) + ("\n…" if end < len(text.rstrip()) else "")
-        block = f"{shown}\n{citation}"
+        block = f"{shown}\n{cited}"
         if len(block) <= limit:
             return block
     return ""
@@ -79,7 +82,7 @@ def _block(text: str) -> str:
 
 
 def _citation(passage: Passage) -> str:
-    label = escape(passage.citation)
+    label = escape(citation(passage))
     if passage.source_url:
         return f"— [{label}](<{passage.source_url}>)"
     return f"— {label}"
@@ -91,11 +94,12 @@ class Rendered:
     shown: tuple[Passage, ...]
 
 
-def answer_embed(answer: Answer, *, limit: int = 3) -> Rendered:
-    """The /ask reply: up to ``limit`` quotes, or "not in the documents" with suggestions."""
+def answer_embed(answer: Answer) -> Rendered:
+    """The /ask reply: the answer's quotes (as many as fit), or "not in the documents" with
+    suggestions. How many passages an answer has is the engine's choice (``top_k``)."""
     title = shorten(answer.question, EMBED_TITLE_LIMIT)
     if answer.abstained:
-        lines = ["**Not in the documents.** I found nothing that answers this."]
+        lines = [f"**{NOT_IN_DOCUMENTS}** I found nothing that answers this."]
         if answer.suggestions:
             lines.append("\nNearest sections:")
             lines += [f"• {escape(s.label)}" for s in answer.suggestions]
@@ -103,7 +107,7 @@ def answer_embed(answer: Answer, *, limit: int = 3) -> Rendered:
         _footer(embed, answer.index_built_at, quoted=False)
         return Rendered(embed, ())
     lead = NOT_SURE_LEAD if answer.outcome == "not_sure" else ""
-    description, shown = quotes_description(answer.passages[:limit], room=EMBED_DESCRIPTION_LIMIT - len(lead))
+    description, shown = quotes_description(answer.passages, room=EMBED_DESCRIPTION_LIMIT - len(lead))
     colour = COLOUR_NOT_SURE if answer.outcome == "not_sure" else COLOUR_ANSWER
     embed = discord.Embed(title=title, description=lead + description, colour=colour)
     _footer(embed, answer.index_built_at)

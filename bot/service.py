@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from bot.engine_factory import open_index
 from index import (
     Answer,
     BuildReport,
@@ -26,7 +28,6 @@ from index import (
     IndexNotFoundError,
     Passage,
     ReindexInProgressError,
-    build_index,
 )
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,37 @@ class AnswerService:
         self._queries = ThreadPoolExecutor(max_workers=query_threads, thread_name_prefix="verbatim-query")
         self._builds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verbatim-build")
         self._reindex_lock = asyncio.Lock()
+        self._loading: asyncio.Future[BuildReport | None] | None = None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        #: Called on the event loop each time an index is loaded or swapped in (health, logs).
+        self.on_loaded: Callable[[Engine], None] | None = None
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+        future = pool.submit(functools.partial(fn, *args, **kwargs))
+        with self._in_flight_lock:
+            self._in_flight += 1
+        future.add_done_callback(self._finished)  # when the thread is done, even if the caller gave up
+        return await asyncio.wrap_future(future)
+
+    def _finished(self, future: object) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+
+    @property
+    def busy(self) -> bool:
+        """Is a worker thread still doing engine work (a build, a load, a question)?"""
+        with self._in_flight_lock:
+            return self._in_flight > 0
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def _swap(self, engine: Engine) -> None:
+        self._engine = engine  # atomic: in-flight questions finish on the old engine
+        if self.on_loaded is not None:
+            self.on_loaded(engine)
 
     @property
     def engine(self) -> Engine:
@@ -67,19 +95,29 @@ class AnswerService:
     def reindexing(self) -> bool:
         return self._reindex_lock.locked()
 
+    async def load_once(self) -> BuildReport | None:
+        """:meth:`load`, shared by everyone who waits for it (the runner starts it while it
+        logs in; the bot's setup hook waits for the same load)."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self.load())
+        return await asyncio.shield(self._loading)
+
     async def load(self, *, build_if_missing: bool = True) -> BuildReport | None:
         """Load the index (building it first if there is none) and warm the model."""
-        report = None
-        try:
-            engine = await self._run(self._builds, Engine.load, self.config, self.embedder)
-        except IndexNotFoundError:
-            if not build_if_missing:
-                raise
+
+        def first_build() -> None:
             log.info("no_index_building", extra={"docs": str(self.config.documents_dir)})
-            report = await self._run(self._builds, build_index, self.config, self.embedder)
-            engine = await self._run(self._builds, Engine.load, self.config, self.embedder)
+
+        engine, report = await self._run(
+            self._builds,
+            open_index,
+            self.config,
+            self.embedder,
+            build="if-missing" if build_if_missing else "never",
+            on_first_build=first_build,
+        )
         await self._run(self._queries, self.embedder.embed_query, "warm up")
-        self._engine = engine
+        self._swap(engine)
         return report
 
     async def ask(self, question: str, *, k: int | None = None) -> Answer:
@@ -106,9 +144,9 @@ class AnswerService:
                 if on_progress is not None:
                     loop.call_soon_threadsafe(on_progress, ReindexProgress(stage, done, total))
 
-            report = await self._run(self._builds, build_index, self.config, self.embedder, progress=progress)
-            engine = await self._run(self._builds, Engine.load, self.config, self.embedder)
-            self._engine = engine  # atomic swap: in-flight questions finish on the old engine
+            engine, report = await self._run(self._builds, open_index, self.config, self.embedder, build="always", progress=progress)
+            assert report is not None
+            self._swap(engine)
             return report, time.perf_counter() - started
 
     def close(self) -> None:

@@ -2,22 +2,33 @@
 
 Built once in the entry point and passed down; nothing reads the environment at import
 time. A wrong value becomes one readable line (:class:`SettingsError`), not a traceback.
+The engine's defaults and choices come from ``index/`` (:class:`EngineConfig` and friends):
+this module only says how each is spelled in the environment and what range is sensible.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index import DEFAULT_MODEL, ChunkingParams, EngineConfig, VerbatimError
-from index.config import DEFAULT_LEXICAL_THRESHOLD, DEFAULT_THRESHOLD
+from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
+from index.config import TOP_K_MAX
+from index.onnx_embedding import BACKENDS, DEFAULT_BACKEND, default_cache_dir
 
 ENV_PREFIX = "VERBATIM_"
+ENV_FILE = ".env"
+MB = 1024 * 1024
+# Variables with the prefix that are read by something else (the hand-run benchmarks).
+NOT_SETTINGS_PREFIXES = ("VERBATIM_BENCH_",)
 
 IdList = Annotated[list[int], NoDecode]
+_ENGINE = EngineConfig()  # the engine's own defaults
 
 
 class SettingsError(VerbatimError):
@@ -29,35 +40,35 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
     )
 
     # The engine
-    docs_dir: Path = Field(Path("docs"), description="Folder of documents to answer from.")
-    index_dir: Path = Field(Path(".verbatim/index"), description="Where the index is stored.")
-    model: str = Field(DEFAULT_MODEL, min_length=1, description="sentence-transformers model: the bundled one, a local folder, or a cached name.")
-    device: str = Field("cpu", description="Torch device: cpu, cuda, cuda:N or mps.")
-    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
-        "auto", description="Embedding backend: auto (ONNX int8 on CPU, else torch), torch, onnx or onnx-int8."
+    docs_dir: Path = Field(_ENGINE.documents_dir, description="Folder of documents to answer from.")
+    index_dir: Path = Field(_ENGINE.index_dir, description="Where the index is stored.")
+    model: str = Field(_ENGINE.model, min_length=1, description="sentence-transformers model: the bundled one, a local folder, or a cached name.")
+    device: str = Field(_ENGINE.device, description="Torch device: cpu, cuda, cuda:N or mps.")
+    backend: Literal[BACKENDS] = Field(  # type: ignore[valid-type]
+        DEFAULT_BACKEND, description="Embedding backend: auto (ONNX int8 on CPU, else torch), torch, onnx or onnx-int8."
     )
-    model_cache_dir: Path | None = Field(None, description="Where the exported ONNX model is cached (default: models/ beside the index directory).")
+    model_cache_dir: Path | None = Field(None, description="Where the exported ONNX model is cached (default: the user's cache directory).")
     allow_download: bool = Field(False, description="Let a non-bundled model be downloaded from the Hugging Face hub.")
-    chunk_size: int = Field(800, ge=100, le=8000, description="Largest chunk, in characters (about 4 per model token).")
-    chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
-    top_k: int = Field(3, ge=1, le=10, description="Passages quoted per answer.")
-    retriever: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="How passages are found.")
-    threshold: float = Field(DEFAULT_THRESHOLD, ge=-1.0, le=1.0, description="Cosine similarity below which the answer is 'not in the documents'.")
-    lexical_threshold: float = Field(DEFAULT_LEXICAL_THRESHOLD, ge=0.0, le=1.0, description="Same, for lexical-only retrieval: share of question words quoted.")
-    learned_ranking: bool = Field(True, description="Rank with the shipped learned models and judge answers as answered / not sure / not found; off: cosine + coverage, two outcomes.")
-    not_sure_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Confidence below which an answer is 'not sure' (default: the models' own cut; see README, Answer quality).")
-    not_found_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Confidence below which it is 'not found'.")
-    quote_max_chars: int = Field(500, ge=50, le=1500, description="Character budget of one quote (one to three sentences).")
-    max_question_chars: int = Field(2000, ge=10, le=20000, description="Longest question accepted.")
-    max_document_mb: float = Field(20.0, gt=0, le=1024, description="Larger documents are skipped with a warning.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log verbosity.")
+    chunk_size: int = Field(_ENGINE.chunking.max_chars, ge=100, le=8000, description="Largest chunk, in characters (about 4 per model token).")
+    chunk_overlap: int = Field(_ENGINE.chunking.overlap, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+    top_k: int = Field(_ENGINE.top_k, ge=1, le=TOP_K_MAX, description="Passages quoted per answer.")
+    retriever: Literal[RETRIEVERS] = Field(_ENGINE.retriever, description="How passages are found.")  # type: ignore[valid-type]
+    threshold: float = Field(_ENGINE.threshold, ge=-1.0, le=1.0, description="Cosine similarity below which the answer is 'not in the documents'.")
+    lexical_threshold: float = Field(_ENGINE.lexical_threshold, ge=0.0, le=1.0, description="Same, for lexical-only retrieval: share of question words quoted.")
+    learned_ranking: bool = Field(_ENGINE.learned_ranking, description="Rank with the shipped learned models and judge answers as answered / not sure / not found; off: cosine + coverage, two outcomes.")
+    not_sure_threshold: float | None = Field(_ENGINE.not_sure_threshold, ge=0.0, le=1.0, description="Confidence below which an answer is 'not sure' (default: the models' own cut; see README, Answer quality).")
+    not_found_threshold: float | None = Field(_ENGINE.not_found_threshold, ge=0.0, le=1.0, description="Confidence below which it is 'not found'.")
+    quote_max_chars: int = Field(_ENGINE.quote_max_chars, ge=50, le=1500, description="Character budget of one quote (one to three sentences).")
+    max_question_chars: int = Field(_ENGINE.max_question_chars, ge=10, le=20000, description="Longest question accepted.")
+    max_document_mb: float = Field(_ENGINE.max_document_bytes / MB, gt=0, le=1024, description="Larger documents are skipped with a warning.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log verbosity (any case).")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or JSON objects.")
 
     # The Discord bot
@@ -72,6 +83,7 @@ class Settings(BaseSettings):
     auto_answer: bool = Field(False, description="Answer new messages in the help channels in a thread.")
     cooldown_seconds: float = Field(10.0, ge=0, le=3600, description="Per-user pause between questions.")
     feedback_file: Path = Field(Path(".verbatim/feedback.jsonl"), description="Where 👍/👎 and unanswered questions are recorded.")
+    health_file: Path = Field(Path(".verbatim/health.json"), description="Where the running bot writes its health, read by verbatim health.")
     discord_api_base: str | None = Field(None, description="Override Discord's API base URL (tests only).")
     discord_gateway_url: str | None = Field(None, description="Override Discord's gateway URL (tests only).")
 
@@ -82,6 +94,16 @@ class Settings(BaseSettings):
         if value in ("cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
             return value
         raise ValueError("must be cpu, cuda, cuda:N or mps")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("backend", "retriever", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("moderator_role_ids", "help_channel_ids", mode="before")
     @classmethod
@@ -106,8 +128,13 @@ class Settings(BaseSettings):
             not_found_threshold=self.not_found_threshold,
             quote_max_chars=self.quote_max_chars,
             max_question_chars=self.max_question_chars,
-            max_document_bytes=int(self.max_document_mb * 1024 * 1024),
+            max_document_bytes=int(self.max_document_mb * MB),
         )
+
+    def model_cache(self) -> Path:
+        """Where the exported model lives: the setting, else the user's cache directory
+        (shared by every working folder, so the export happens once per user)."""
+        return self.model_cache_dir or default_cache_dir()
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:
@@ -128,3 +155,33 @@ def load_settings(**overrides: Any) -> Settings:
             shown = "" if isinstance(value, dict) or error["type"] == "missing" else f" (got {value!r})"
             problems.append(f"{_env_name(error['loc'])}: {error['msg']}{shown}")
         raise SettingsError("Invalid setting: " + "; ".join(problems) + ".") from None
+
+
+def _known_variables() -> dict[str, str]:
+    """Each environment variable Verbatim reads, by its upper-case name."""
+    names = {ENV_PREFIX + name.upper(): name for name in Settings.model_fields}
+    names["VERBATIM_DISCORD_TOKEN"] = "discord_token"
+    return names
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(ENV_FILE)) -> list[str]:
+    """A warning for each ``VERBATIM_*`` variable (in the environment or ``.env``) that is no
+    setting, naming the closest one: a typo must not be ignored silently."""
+    environ = os.environ if environ is None else environ
+    names = set(environ)
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        names |= {k for k in dotenv_values(env_file) if k}
+    known = _known_variables()
+    warnings = []
+    for name in sorted(names):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        suffixes = {k[len(ENV_PREFIX) :]: k for k in known}
+        close = difflib.get_close_matches(upper[len(ENV_PREFIX) :], suffixes, n=1, cutoff=0.6)
+        advice = f"did you mean {suffixes[close[0]]}?" if close else "see the README's Configuration section."
+        warnings.append(f"{name} is not a setting and is ignored; {advice}")
+    return warnings

@@ -9,33 +9,33 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from bot.citation import citation
+from bot.errors import NOT_IN_DOCUMENTS, NOT_SURE, NOT_SURE_DETAIL
 from index import Answer, BuildReport, Passage
-
-NOT_SURE = "Not sure: these passages may help, but none answers this directly."
 
 
 def quote_block(passage: Passage) -> str:
     quoted = "\n".join("> " + line if line else ">" for line in passage.text.splitlines())
-    return f"{quoted}\n  — {passage.citation}"
+    return f"{quoted}\n  — {citation(passage)}"
 
 
 def render_answer(answer: Answer) -> str:
     if answer.abstained:
-        lines = ["Not found in the documents."]
+        lines = [NOT_IN_DOCUMENTS]
         if answer.suggestions:
             lines.append("Nearest sections:")
             lines += [f"  • {s.label}" for s in answer.suggestions]
         return "\n".join(lines)
     quotes = "\n\n".join(quote_block(p) for p in answer.passages)
     if answer.outcome == "not_sure":
-        return f"{NOT_SURE}\n\n{quotes}"
+        return f"{NOT_SURE} {NOT_SURE_DETAIL}\n\n{quotes}"
     return quotes
 
 
 def answer_json(answer: Answer) -> str:
     data = asdict(answer)
     for passage, raw in zip(answer.passages, data["passages"]):
-        raw["citation"] = passage.citation
+        raw["citation"] = citation(passage)
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 

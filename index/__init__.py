@@ -2,10 +2,10 @@
 
 A library with no knowledge of Discord. Typical use::
 
-    from index import Engine, EngineConfig, SentenceTransformerEmbedder, build_index
+    from index import Engine, EngineConfig, build_index, make_embedder
 
     config = EngineConfig(documents_dir=Path("docs"))
-    embedder = SentenceTransformerEmbedder(config.model)
+    embedder = make_embedder(config.model)  # what the CLI and the bot use: their indexes match
     build_index(config, embedder)
     answer = Engine.load(config, embedder).ask("What did the DoD demand?")
 """

@@ -117,6 +117,11 @@ def build_index(
     """Bring the index in ``config.index_dir`` up to date with ``config.documents_dir``."""
     started = time.perf_counter()
     root = Path(config.documents_dir)
+    if root.is_file():
+        raise NoDocumentsError(
+            f"{root} is a file; Verbatim indexes a folder of documents.",
+            hint=f"Put it in a folder and index that (e.g. docs/, or {root.parent}).",
+        )
     if not root.is_dir():
         raise NoDocumentsError(
             f"The documents folder {root} does not exist.", hint="Set VERBATIM_DOCS_DIR or pass a folder."

@@ -16,6 +16,8 @@ DEFAULT_THRESHOLD = 0.20
 # For lexical-only retrieval, which has no cosine: the share of the question's
 # (IDF-weighted) words that the best quote must contain.
 DEFAULT_LEXICAL_THRESHOLD = 0.2
+# The most passages one answer quotes (more is a search, not an answer).
+TOP_K_MAX = 10
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 The model is exported once, locally, from the packaged weights (``torch.onnx.export``;
 nothing is downloaded), optionally quantized to int8 with ONNX Runtime's dynamic
-quantization, and cached in a folder (by default ``<index_dir>/models/``). Inference
+quantization, and cached in a folder (by default the user's cache directory,
+``~/.cache/verbatim/models`` on Linux, shared by every working folder). Inference
 then needs only ``onnxruntime`` and ``tokenizers``: mean pooling and L2 normalization
 are done in numpy, as the model's sentence-transformers modules do.
 
@@ -20,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,9 +34,19 @@ log = logging.getLogger(__name__)
 
 Backend = Literal["torch", "onnx", "onnx-int8", "auto"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "auto"
 # "auto": the fastest backend whose answer quality matches torch fp32 (README, "Performance").
 AUTO_BACKEND = "onnx-int8"
 _EXPORT_FORMAT = 2  # bump when the export recipe changes, so stale caches are redone
+
+
+def default_cache_dir() -> Path:
+    """Where exported models are kept unless told otherwise: the user's cache directory
+    (platformdirs: ``$XDG_CACHE_HOME/verbatim/models``, ``~/Library/Caches/verbatim/models``,
+    ...), so one export serves every working folder of that user."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("verbatim", appauthor=False)) / "models"
 
 
 def backend_model_name(model: str, backend: str) -> str:
@@ -160,13 +171,22 @@ def cpu_has_vnni() -> bool:
 class OnnxEmbedder:
     """A mean-pooled sentence-transformers encoder run by ONNX Runtime (fp32 or int8).
 
-    ``cache_dir`` holds the exported model; it is created on first use. Thread-safe.
+    ``cache_dir`` holds the exported model; it is created on first use (``on_export`` is
+    called just before that one-time export, so a front end can say why it waits). Thread-safe.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, cache_dir: Path, quantize: bool = True) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        cache_dir: Path | None = None,
+        quantize: bool = True,
+        on_export: Callable[[], None] | None = None,
+    ) -> None:
         self._model_setting = model
         self._backend = "onnx-int8" if quantize else "onnx"
-        self._cache_dir = Path(cache_dir)
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._on_export = on_export
         self._quantize = quantize
         self._lock = threading.Lock()
         self._session: Any = None
@@ -201,6 +221,8 @@ class OnnxEmbedder:
         target = self.model_file()
         if not target.is_file():
             log.info("onnx_export", extra={"model": self._model_setting, "target": str(target)})
+            if self._on_export is not None:
+                self._on_export()
             export_onnx(source, target, quantize=self._quantize)
             for name in ("tokenizer.json", "sentence_bert_config.json"):
                 if (source / name).is_file():
@@ -316,13 +338,15 @@ def make_embedder(
     model: str = DEFAULT_MODEL,
     *,
     backend: str = "auto",
-    cache_dir: Path,
+    cache_dir: Path | None = None,
     device: str = "cpu",
     allow_download: bool = False,
+    on_export: Callable[[], None] | None = None,
 ) -> Embedder:
-    """The embedder for ``backend``. ``auto`` picks :data:`AUTO_BACKEND` on CPU with a
-    local model and falls back to torch fp32 when ONNX Runtime is missing or the export
-    fails; an explicit ``onnx``/``onnx-int8`` raises instead of falling back."""
+    """The embedder for ``backend``, the same one the command line and the bot use.
+    ``auto`` picks :data:`AUTO_BACKEND` on CPU with a local model and falls back to torch
+    fp32 when ONNX Runtime is missing or the export fails; an explicit ``onnx``/``onnx-int8``
+    raises instead of falling back. ``cache_dir`` defaults to :func:`default_cache_dir`."""
     if backend not in BACKENDS:
         raise ModelLoadError(f"Unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
     torch_embedder = SentenceTransformerEmbedder(model, device=device, allow_download=allow_download)
@@ -331,7 +355,7 @@ def make_embedder(
     chosen = AUTO_BACKEND if backend == "auto" else backend
     if backend == "auto" and (device != "cpu" or not _local(model)):
         return torch_embedder
-    onnx = OnnxEmbedder(model, cache_dir=cache_dir, quantize=chosen == "onnx-int8")
+    onnx = OnnxEmbedder(model, cache_dir=cache_dir, quantize=chosen == "onnx-int8", on_export=on_export)
     if backend != "auto":
         return onnx
     try:

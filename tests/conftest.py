@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import os
 import re
-import shutil
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +17,36 @@ from index.chunking import ChunkingParams
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SEED = REPO / "docs" / "anthropic-dod-standoff.txt"
-# One ONNX export of the packaged model serves every real-model test of this session
-# (VERBATIM_MODEL_CACHE_DIR); each would otherwise export its own next to its index.
-MODEL_CACHE = Path(tempfile.mkdtemp(prefix="verbatim-test-models-"))
-atexit.register(shutil.rmtree, MODEL_CACHE, ignore_errors=True)
+# Nothing here may create files at import time: subprocesses (the crash-safety test's
+# builders, killed with SIGKILL) import this module too, and would leave them behind.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's user cache directory (XDG_CACHE_HOME), inherited by subprocesses: tests
+    never write to the developer's ~/.cache, and pytest cleans it up like any tmp_path."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def model_cache(user_cache: Path) -> Path:
+    """One ONNX export of the packaged model for every real-model test of the session, in
+    the session's user cache (where the CLI and the library look by default); exported here,
+    so no test sees the one-time export."""
+    from index import make_embedder
+    from index.onnx_embedding import default_cache_dir
+
+    folder = default_cache_dir()
+    assert folder.is_relative_to(user_cache)
+    _ = make_embedder(backend="onnx-int8", cache_dir=folder).dimension
+    return folder
 
 
 def in_ci() -> bool:

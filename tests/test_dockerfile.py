@@ -52,3 +52,35 @@ def test_copied_paths_exist():
         if keyword == "COPY":
             for source in rest.split()[:-1]:
                 assert (REPO / source).exists(), source
+
+
+def test_the_model_is_exported_at_build_time_into_a_cache_every_user_can_read():
+    """A container then starts in about a second, with nothing to write outside /data."""
+    steps = instructions()
+    export = next(i for i, (k, r) in enumerate(steps) if k == "RUN" and "verbatim model" in r)
+    install = next(i for i, (k, r) in enumerate(steps) if k == "RUN" and "pip install ." in r)
+    user = next(i for i, (k, r) in enumerate(steps) if k == "USER")
+    assert install < export < user
+    cache = next(r for k, r in steps[:export] if k == "ENV" and "VERBATIM_MODEL_CACHE_DIR=" in r)
+    folder = cache.split("VERBATIM_MODEL_CACHE_DIR=")[1].split()[0]
+    assert not folder.startswith("/data") and "a+rX " + folder.rsplit("/", 1)[0] in steps[export][1]
+
+
+def test_sigterm_reaches_the_bot_at_any_moment():
+    """PID 1 ignores signals it has no handler for: an init passes docker stop's SIGTERM on."""
+    entry = json.loads(next(rest for keyword, rest in instructions() if keyword == "ENTRYPOINT"))
+    assert entry[0] == "tini" and entry[-1] == "--"
+    assert any(k == "RUN" and "install" in r and " tini" in r for k, r in instructions())
+
+
+def test_the_health_check_is_verbatim_health_reading_the_volume():
+    steps = instructions()
+    [check] = [rest for keyword, rest in steps if keyword == "HEALTHCHECK"]
+    options, _, command = check.partition("CMD")
+    assert json.loads(command.strip()) == ["verbatim", "health"]
+    assert "--start-period=" in options and "--interval=" in options
+    env = " ".join(rest for keyword, rest in steps if keyword == "ENV")
+    assert "VERBATIM_HEALTH_FILE=/data/" in env and "VERBATIM_FEEDBACK_FILE=/data/" in env
+    from bot.cli import _parser
+
+    assert _parser().parse_args(["health"]).command == "health"

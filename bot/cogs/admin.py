@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import user_message_for
+from bot.errors import report_failure
 from bot.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
 from bot.service import ReindexProgress
 from index import BuildReport
@@ -93,9 +93,7 @@ class AdminCog(commands.Cog):
             text = report_text(report, seconds)
             log.info("reindexed", extra={"summary": report.summary})
         except Exception as exc:
-            if not hasattr(exc, "hint"):
-                log.error("reindex_failed", exc_info=exc)
-            text = f"**Reindex failed**; the previous index is still answering.\n{user_message_for(exc)}"
+            text = f"**Reindex failed**; the previous index is still answering.\n{report_failure(exc, 'reindex_failed')}"
         finally:
             editor.cancel()
         await replied.wait()  # the report edits the first reply: a quick reindex must not overtake it

@@ -11,17 +11,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import report_error, user_message_for
+from bot.citation import citation
+from bot.client import report_error, spawn_extra
 from bot.cooldown import UserCooldown
-from bot.render import NO_PINGS, answer_embed, quotes_description, shorten
-from index import Answer, VerbatimError
+from bot.errors import report_failure
+from bot.render import EMBED_TITLE_LIMIT, NO_PINGS, THREAD_NAME_LIMIT, answer_embed, quotes_description, shorten
+from index import Answer
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 
-THREAD_NAME_LIMIT = 100
 MORE_PASSAGES = 5
 
 
@@ -46,7 +47,7 @@ class AnswerView(discord.ui.View):
             await interaction.followup.send("There are no more passages.", ephemeral=True, allowed_mentions=NO_PINGS)
             return
         description, _ = quotes_description(extra, numbered=self.shown + 1)
-        embed = discord.Embed(title=shorten(f"More on: {self.answer.question}", 256), description=description)
+        embed = discord.Embed(title=shorten(f"More on: {self.answer.question}", EMBED_TITLE_LIMIT), description=description)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
@@ -67,7 +68,7 @@ class AnswerView(discord.ui.View):
             question=self.answer.question,
             helpful=helpful,
             user_id=interaction.user.id,
-            citations=[p.citation for p in self.answer.passages],
+            citations=[citation(p) for p in self.answer.passages],
         )
         await interaction.response.send_message("Thanks, noted.", ephemeral=True, allowed_mentions=NO_PINGS)
 
@@ -87,9 +88,12 @@ class AskCog(commands.Cog):
 
     async def answer(self, question: str, *, user_id: int, guild_id: int | None) -> tuple[discord.Embed, AnswerView]:
         answer = await self.bot.service.ask(question)
-        if answer.outcome != "answered":  # moderators see what the documents did not answer surely
-            await asyncio.to_thread(self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id)
-        rendered = answer_embed(answer, limit=self.bot.settings.top_k)
+        if answer.outcome != "answered":  # a record for /unanswered; a full or read-only disk must not cost the answer
+            try:
+                await asyncio.to_thread(self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id)
+            except OSError as exc:
+                log.warning("unanswered_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+        rendered = answer_embed(answer)
         log.info("answered", extra={"outcome": answer.outcome, "passages": len(rendered.shown)})
         return rendered.embed, AnswerView(self.bot, answer, len(rendered.shown))
 
@@ -122,7 +126,7 @@ class AskCog(commands.Cog):
             # No right to post in that channel: show the answer to the asker alone.
             await interaction.followup.send(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
             return
-        await interaction.followup.send("Answered in the channel.", ephemeral=True, allowed_mentions=NO_PINGS)
+        spawn_extra(self.bot, "answered_note", interaction.followup.send("Answered in the channel.", ephemeral=True, allowed_mentions=NO_PINGS))
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -150,13 +154,15 @@ class AskCog(commands.Cog):
         if wait:
             await message.reply(UserCooldown.message(wait), mention_author=False, allowed_mentions=NO_PINGS)
             return
+        # "Verbatim is typing…" is a courtesy: it runs beside the answer and may fail on its own.
+        typing = spawn_extra(self.bot, "typing", message.channel.typing())
         try:
-            async with message.channel.typing():
-                embed, view = await self.answer(question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None)
+            embed, view = await self.answer(question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None)
+            await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
         except Exception as exc:  # a listener has no error handler: tell the user, log the rest
             await self._report_listener_error(message, exc)
-            return
-        await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+        finally:
+            typing.cancel()
 
     async def _answer_in_thread(self, message: discord.Message) -> None:
         question = message.content.strip()
@@ -179,14 +185,13 @@ class AskCog(commands.Cog):
             question = f"{thread.name}\n{starter.content}".strip()
             embed, view = await self.answer(question, user_id=thread.owner_id or 0, guild_id=thread.guild.id)
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
-        except Exception:
-            log.exception("forum_answer_failed")
+        except Exception as exc:
+            report_failure(exc, "forum_answer_failed")
 
     async def _report_listener_error(self, message: discord.Message, error: Exception) -> None:
-        if not isinstance(error, VerbatimError):
-            log.error("message_answer_failed", exc_info=error)
+        text = report_failure(error, "message_answer_failed")
         try:
-            await message.reply(user_message_for(error), mention_author=False, allowed_mentions=NO_PINGS)
+            await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             log.warning("error_message_not_delivered", exc_info=True)
 

@@ -8,14 +8,14 @@ import sys
 import pytest
 
 from bot.cli import main
-from tests.conftest import MODEL_CACHE, REPO, shared_data
+from tests.conftest import REPO, shared_data
 from tests.hostile import HOSTILE_QUESTIONS
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def workdir(tmp_path, monkeypatch, model_cache):
     """A fresh folder with the bundled docs/ and no index, as after a clone."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "anthropic-dod-standoff.txt").write_bytes((REPO / "docs" / "anthropic-dod-standoff.txt").read_bytes())
@@ -23,7 +23,7 @@ def workdir(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("VERBATIM_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("VERBATIM_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("VERBATIM_MODEL_CACHE_DIR", str(model_cache))
     return tmp_path
 
 
@@ -55,7 +55,7 @@ def test_ask_json_has_every_field_and_exact_offsets(workdir, capsys):
 
 def test_unanswerable_question_says_not_found(workdir, capsys):
     assert main(["ask", "What is the recipe for banana bread?"]) == 0
-    assert "Not found in the documents." in capsys.readouterr().out
+    assert "Not in the documents." in capsys.readouterr().out
     assert main(["ask", "--json", "What is the recipe for banana bread?"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["outcome"] == "not_found" and data["passages"] == [] and data["abstained"] is True
@@ -65,7 +65,7 @@ def test_a_not_sure_answer_says_so_above_its_passages(workdir, capsys, monkeypat
     monkeypatch.setenv("VERBATIM_NOT_SURE_THRESHOLD", "1.0")
     assert main(["ask", "Which company does Sam Altman lead?"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Not sure: these passages may help, but none answers this directly.")
+    assert out.startswith("Not sure. These passages may help, but none answers this directly.")
     assert "\n> " in out and "— anthropic-dod-standoff.txt" in out
     assert main(["ask", "--json", "Which company does Sam Altman lead?"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -105,9 +105,9 @@ def test_help_explains_the_commands():
     assert "VERBATIM_" in out
 
 
-def test_black_box_console_script_answers_offline(workdir):
+def test_black_box_console_script_answers_offline(workdir, model_cache):
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
-    env.update(VERBATIM_MODEL_CACHE_DIR=str(MODEL_CACHE), HF_HUB_OFFLINE="1", NO_PROXY="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    env.update(VERBATIM_MODEL_CACHE_DIR=str(model_cache), HF_HUB_OFFLINE="1", NO_PROXY="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
     verbatim = os.path.join(os.path.dirname(sys.executable), "verbatim")
     result = subprocess.run(
         [verbatim, "ask", "What designation did the DoD finally give Anthropic?"],
@@ -130,3 +130,81 @@ def test_hostile_questions_on_the_command_line(workdir, capsys, name):
     for block in out.split("\n\n"):
         quote = "\n".join(line[2:] for line in block.splitlines() if line.startswith("> "))
         assert not quote or quote in source
+
+
+def readme_block(heading: str, language: str) -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_library_snippet_builds_an_index_the_cli_answers_from(workdir, capsys):
+    exec(compile(readme_block("## Library use", "python"), "README.md", "exec"), {})
+    capsys.readouterr()
+    assert main(["ask", "Which company does Sam Altman lead?"]) == 0
+    out, err = capsys.readouterr()
+    assert "CEO of OpenAI" in out
+    assert err == "", err  # neither "No index yet" nor a refusal for another model
+
+
+@pytest.mark.parametrize(("k", "problem"), [("0", "must be from 1 to 10 (got 0)"), ("-1", "must be from 1 to 10 (got -1)"), ("11", "must be from 1 to 10"), ("two", "'two' is not a whole number")])
+def test_a_passage_count_out_of_range_is_refused(workdir, capsys, k, problem):
+    with pytest.raises(SystemExit) as exited:
+        main(["ask", "-k", k, "Who leads OpenAI?"])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"argument -k: {problem}" in err
+
+
+def test_k_is_the_number_of_passages(workdir, capsys):
+    assert main(["ask", "--json", "-k", "1", "Which company does Sam Altman lead?"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["passages"]) == 1
+
+
+def test_indexing_a_file_says_it_is_a_file(workdir, capsys):
+    (workdir / "README.md").write_text("# Notes\n\nHello.\n", encoding="utf-8")
+    assert main(["index", "README.md"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: README.md is a file; Verbatim indexes a folder of documents.") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["sources"], ["search", "llamas"]])
+def test_sources_and_search_do_not_build_an_index_unasked(workdir, capsys, command):
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err == "error: No index in .verbatim/index. Build one with: verbatim index\n"
+    assert not (workdir / ".verbatim" / "index").exists()
+
+
+def test_an_unknown_variable_is_a_warning_naming_the_closest_setting(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("VERBATIM_TOPK", "1")
+    assert main(["ask", "Which company does Sam Altman lead?"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: VERBATIM_TOPK is not a setting and is ignored; did you mean VERBATIM_TOP_K?\n" in err
+
+
+def test_a_lowercase_log_level_is_accepted(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("VERBATIM_LOG_LEVEL", "debug")
+    assert main(["index"]) == 0
+    assert "Invalid setting" not in capsys.readouterr().err
+
+
+def test_the_model_is_exported_once_per_user_and_says_so(tmp_path, monkeypatch, capsys):
+    """Two working folders, one user cache: one export, announced; nothing beside the index."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in list(os.environ):
+        if name.startswith("VERBATIM_"):
+            monkeypatch.delenv(name)
+    outputs = []
+    for folder in ("first", "second"):
+        work = tmp_path / folder
+        (work / "docs").mkdir(parents=True)
+        (work / "docs" / "seed.txt").write_bytes((REPO / "docs" / "anthropic-dod-standoff.txt").read_bytes())
+        monkeypatch.chdir(work)
+        assert main(["ask", "Which company does Sam Altman lead?"]) == 0
+        outputs.append(capsys.readouterr())
+        assert not (work / ".verbatim" / "models").exists()
+    assert outputs[0].err.startswith("Preparing the embedding model (once, ~10 s)…\n")
+    assert "Preparing" not in outputs[1].err
+    assert "CEO of OpenAI" in outputs[1].out
+    assert list((tmp_path / "cache" / "verbatim" / "models").glob("*/model.onnx"))

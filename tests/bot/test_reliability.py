@@ -330,3 +330,65 @@ async def test_hostile_questions_through_the_bot(verbatim, name):
             for quote, citation in quotes_in(embed_of(call)["description"]):
                 assert quote in h.doc_text(citation.split(",")[0].split(" › ")[0])
     assert quotes_in(embed_of(await h.ask("Dario Amodei published a letter explaining the stance"))["description"])
+
+
+# ------------------------------------------------------------------ courtesy calls never sink an answer
+
+DOD = "What did the Department of Defense demand from Anthropic?"
+TYPING = "/channels/{channel_id}/typing"
+
+
+async def test_a_failing_typing_indicator_does_not_stop_a_mention_answer(verbatim) -> None:
+    """Discord answers every typing call with 500 (discord.py retries those for ~25 s):
+    the quote is posted at once all the same."""
+    h = await verbatim()
+    fake = h.fake
+    fault = fake.server_error("POST", TYPING, times=100, status=500)
+    await fake.dispatch_message(fake.message_create(f"{fake.mention(fake.bot_user)} {DOD}"))
+    reply = await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), timeout=5)
+    assert fault.hits >= 1
+    assert "embeds" in reply.json and quotes_in(embed_of(reply)["description"]), reply.json
+    assert "Something went wrong" not in json.dumps(reply.json)
+
+
+@pytest.mark.parametrize("status", [403, 429])
+async def test_a_refused_typing_indicator_does_not_stop_a_mention_answer(verbatim, status) -> None:
+    h = await verbatim()
+    fake = h.fake
+    if status == 429:
+        fake.rate_limit("POST", TYPING, times=100, retry_after=5.0)
+    else:
+        fake.server_error("POST", TYPING, times=100, status=status)
+    await fake.dispatch_message(fake.message_create(f"{fake.mention(fake.bot_user)} {DOD}"))
+    reply = await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), timeout=5)
+    assert quotes_in(embed_of(reply)["description"])
+
+
+@pytest.mark.parametrize("status", [500, 403])
+async def test_a_failing_answered_note_does_not_turn_the_menu_answer_into_an_error(verbatim, status) -> None:
+    """"Ask the docs" posts the answer in the channel, then a private "Answered in the channel."
+    note. When the note fails, the user is not told that something went wrong."""
+    h = await verbatim()
+    fake = h.fake
+    target = await fake.dispatch_message(fake.message_create(DOD, author=fake.admin))
+    ix = fake.message_command("Ask the docs", target, user=fake.member)
+    fault = fake.server_error("POST", WEBHOOK, times=100, status=status)
+    await fake.dispatch_interaction(ix)
+    reply = await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), timeout=5)
+    assert quotes_in(embed_of(reply)["description"])
+    await fake.wait_for(lambda c: c.fault is not None and c.matches("POST", WEBHOOK), timeout=5)
+    fault.remaining = 0
+    # Another question, answered: by then any error message for the first would have been sent.
+    second = await h.ask("Which company does Sam Altman lead?")
+    assert quotes_in(embed_of(second)["description"])
+    sent = [json.dumps(c.json) for c in fake.calls if c.method in ("POST", "PATCH")]
+    assert not any("Something went wrong" in body for body in sent)
+
+
+async def test_a_feedback_file_that_cannot_be_written_does_not_cost_the_answer(verbatim, tmp_path) -> None:
+    """An unanswerable question is recorded for /unanswered; a broken record is not the user's problem."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the feedback folder should be")
+    h = await verbatim(feedback_file=blocked / "feedback.jsonl")
+    answer = await h.ask("How do I bake banana bread?")
+    assert embed_of(answer)["description"].startswith("**Not in the documents.**")

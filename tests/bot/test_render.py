@@ -86,7 +86,7 @@ def test_escaped_text_has_no_live_markdown_or_mentions(text: str) -> None:
 def test_answer_embed_stays_inside_discord_limits_and_quotes_verbatim_prefixes(texts: list[str], question: str) -> None:
     passages = tuple(passage(t, n) for n, t in enumerate(texts))
     answer = Answer(question=question, passages=passages, abstained=False, index_built_at="2026-01-01T00:00:00+00:00")
-    rendered = answer_embed(answer, limit=len(passages))
+    rendered = answer_embed(answer)
     embed = rendered.embed
     assert len(embed.description or "") <= EMBED_DESCRIPTION_LIMIT
     assert len(embed.title or "") <= EMBED_TITLE_LIMIT
@@ -108,7 +108,7 @@ def test_a_very_long_quote_is_cut_at_a_sentence_end_with_the_ellipsis_outside() 
     sentence = "The llama keeper *always* writes <@123> in the log_file before noon. "
     text = (sentence * 120).strip()
     assert len(text) > EMBED_DESCRIPTION_LIMIT
-    rendered = answer_embed(Answer("q", (passage(text), passage("Short one."), passage("Another.")), False), limit=3)
+    rendered = answer_embed(Answer("q", (passage(text), passage("Short one."), passage("Another.")), False))
     description = rendered.embed.description or ""
     assert len(description) <= EMBED_DESCRIPTION_LIMIT
     [(quote, _)] = quotes_in(description)
@@ -149,3 +149,38 @@ def test_search_sources_and_source_embeds_stay_inside_limits() -> None:
     assert (embed.description or "").endswith("more")
     one = source_embed(documents[0])
     assert all(len(f.value or "") <= EMBED_FIELD_LIMIT for f in one.fields) and embed_total(one) <= EMBED_TOTAL_LIMIT
+
+
+def test_the_answer_shows_as_many_passages_as_the_engine_chose() -> None:
+    """top_k is decided once, by the engine: the renderer shows every passage that fits."""
+    answer = Answer("q", tuple(passage(f"Sentence number {n}.", n) for n in range(5)), False)
+    assert len(quotes_in(answer_embed(answer).embed.description or "")) == 5
+
+
+def test_discord_and_the_terminal_say_not_in_the_documents_alike() -> None:
+    from bot.errors import NOT_IN_DOCUMENTS
+    from bot.terminal import render_answer
+
+    answer = Answer("q", (), True)
+    assert render_answer(answer).startswith(NOT_IN_DOCUMENTS)
+    assert (answer_embed(answer).embed.description or "").startswith(f"**{NOT_IN_DOCUMENTS}**")
+
+
+def test_html_citations_say_their_lines_count_the_extracted_text() -> None:
+    """An HTML document's line 5 is the fifth line of its visible text, not of the file."""
+    from bot.terminal import quote_block
+
+    page = passage("Llamas hum.", document="guide/page.html")
+    shown = [quote_block(page), answer_embed(Answer("q", (page,), False)).embed.description or ""]
+    for text in shown:
+        assert "lines 1–3 of the extracted text" in unescape(text)
+    plain = passage("Llamas hum.", document="guide/page.md")
+    assert "extracted" not in quote_block(plain)
+
+
+def test_a_not_sure_answer_says_so_before_its_quotes() -> None:
+    answer = Answer("q", (passage("Llamas hum softly."),), False, outcome="not_sure")
+    description = answer_embed(answer).embed.description or ""
+    assert description.startswith("**Not sure.** These passages may help, but none answers this directly.")
+    assert "Llamas hum softly." in description
+    assert "Not sure" not in (answer_embed(Answer("q", (passage("Llamas hum softly."),), False)).embed.description or "")

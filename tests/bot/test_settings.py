@@ -60,3 +60,35 @@ def test_invalid_token_type_error_does_not_echo_other_secrets(monkeypatch):
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert TOKEN not in str(caught.value)
+
+
+def test_defaults_are_the_engines_own():
+    """Settings do not re-type the engine's defaults: unset, they configure EngineConfig()."""
+    from index import EngineConfig
+
+    assert load_settings().engine_config() == EngineConfig()
+
+
+@pytest.mark.parametrize(("variable", "value", "field", "expected"), [
+    ("VERBATIM_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+    ("VERBATIM_LOG_LEVEL", " Info ", "log_level", "INFO"),
+    ("VERBATIM_BACKEND", "ONNX-INT8", "backend", "onnx-int8"),
+    ("VERBATIM_RETRIEVER", "Lexical", "retriever", "lexical"),
+    ("VERBATIM_LOG_FORMAT", "JSON", "log_format", "json"),
+])
+def test_choices_are_accepted_in_any_case(monkeypatch, variable, value, field, expected):
+    monkeypatch.setenv(variable, value)
+    assert getattr(load_settings(), field) == expected
+
+
+def test_an_unknown_variable_is_named_with_the_closest_setting(tmp_path):
+    from bot.settings import unknown_settings
+
+    (tmp_path / ".env").write_text("VERBATIM_LOG_LEVL=debug\nVERBATIM_TOP_K=4\n")
+    environ = {"VERBATIM_TOPK": "5", "VERBATIM_BENCH_DEBIAN": "/data", "PATH": "/bin", "VERBATIM_XYZZY": "1"}
+    assert unknown_settings(environ) == [
+        "VERBATIM_LOG_LEVL is not a setting and is ignored; did you mean VERBATIM_LOG_LEVEL?",
+        "VERBATIM_TOPK is not a setting and is ignored; did you mean VERBATIM_TOP_K?",
+        "VERBATIM_XYZZY is not a setting and is ignored; see the README's Configuration section.",
+    ]
+    assert unknown_settings({"VERBATIM_TOP_K": "3", "DISCORD_TOKEN": "x", "VERBATIM_DISCORD_TOKEN": "y"}, None) == []

@@ -10,7 +10,7 @@ import pytest
 
 from index import Engine, EngineConfig, build_index, make_embedder
 from index.evaluation import read_questions
-from tests.conftest import MODEL_CACHE, SEED, shared_data
+from tests.conftest import SEED, shared_data
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,8 @@ REPORT = (
 
 
 @pytest.fixture(scope="module")
-def real_embedder():
-    return make_embedder(backend="auto", cache_dir=MODEL_CACHE)
+def real_embedder(model_cache):
+    return make_embedder(backend="auto", cache_dir=model_cache)
 
 
 def engine_on(folder: Path, tmp: Path, embedder) -> Engine:  # type: ignore[no-untyped-def]

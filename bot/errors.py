@@ -1,0 +1,106 @@
+"""What a person is told when something fails, and what the log keeps.
+
+One helper for every front end: slash commands, listeners, the reindex task, the command
+line and the console chat. An error meant for users (:class:`VerbatimError`) is shown as is
+and logged at INFO; anything else is logged with its traceback and shown as one line.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from index import VerbatimError
+
+log = logging.getLogger("bot")
+
+#: What every front end says when the documents do not hold the answer.
+NOT_IN_DOCUMENTS = "Not in the documents."
+#: ... and when passages may help but none was judged to answer directly.
+NOT_SURE = "Not sure."
+NOT_SURE_DETAIL = "These passages may help, but none answers this directly."
+SOMETHING_WENT_WRONG = "Something went wrong on my side. The moderators can find the details in the bot's log."
+
+Audience = Literal["discord", "terminal"]
+
+
+class FolderNotWritableError(VerbatimError):
+    """A folder Verbatim must write to (index, feedback, health) is not writable."""
+
+
+def original(error: BaseException) -> BaseException:
+    """The error behind discord.py's wrappers (``CommandInvokeError.original``) or a ``raise from``."""
+    return getattr(error, "original", None) or getattr(error, "__cause__", None) or error
+
+
+def is_user_error(error: BaseException) -> bool:
+    return isinstance(original(error), VerbatimError)
+
+
+def describe(error: BaseException, audience: Audience = "discord") -> str:
+    """One line for a person: a user error's own message; otherwise a generic line in Discord
+    (details stay in the log) and the exception's type and text in the terminal."""
+    cause = original(error)
+    if isinstance(cause, VerbatimError):
+        return str(cause)
+    if isinstance(cause, PermissionError | OSError) and cause.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return str(not_writable(_first_existing(Path(cause.filename or ".")), cause))
+    if audience == "discord":
+        return SOMETHING_WENT_WRONG
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"unexpected {type(cause).__name__}{': ' + text if text else ''} (run with -v to see where)"
+
+
+def report_failure(error: BaseException, event: str, audience: Audience = "discord") -> str:
+    """Log ``error`` under ``event`` and return the line to show. User errors are logged at
+    INFO; others with their traceback, at ERROR for the bot (its log is where the details
+    go) and at INFO in the terminal (the line is printed anyway; ``-v`` shows where)."""
+    if is_user_error(error):  # in the terminal the line itself is the record: no echo in the log
+        log.log(logging.INFO if audience == "discord" else logging.DEBUG, event, extra={"error": str(original(error))})
+    else:
+        log.log(logging.ERROR if audience == "discord" else logging.INFO, event, exc_info=error)
+    return describe(error, audience)
+
+
+def in_container() -> bool:
+    return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+
+
+def not_writable(folder: Path, error: OSError | None = None) -> FolderNotWritableError:
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    who = f"this user (uid {uid})" if uid is not None else "this user"
+    reason = "is read-only" if error is not None and error.errno == errno.EROFS else f"is not writable by {who}"
+    if in_container():
+        hint = (
+            f'If it is a host folder mounted into the container, run the container with --user "$(id -u):$(id -g)", '
+            f"or give the host folder to uid {uid}: sudo chown -R {uid} /path/on/host (README, Docker)."
+        )
+    else:
+        hint = f"Give it to {who} (sudo chown -R {uid} {folder}) or point the setting at another folder."
+    return FolderNotWritableError(f"The folder {folder} {reason}.", hint=hint)
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and prove a file can be written in it; otherwise raise
+    :class:`FolderNotWritableError` naming the folder that refuses (the first one that exists)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise not_writable(_first_existing(folder), exc) from None
+
+
+def _first_existing(path: Path) -> Path:
+    """The folder that refused: ``path`` or its nearest ancestor that exists."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
