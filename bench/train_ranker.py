@@ -101,13 +101,14 @@ def collect(set_name: str, engine: Engine, questions: list[Question]) -> list[Qu
     for q in questions:
         query = searcher.query(q.question, "hybrid")
         evidence = searcher.features(query, searcher.candidates(query, "hybrid"))
-        spans, labels = [], []
+        spans, holds = [], []
         for e in evidence:
             chunk = searcher.chunks[e.candidate.row]
             text = chunk.text[e.start - chunk.start : e.end - chunk.start]
             spans.append(RankedSpan(e.candidate.row, e.start, e.end, 0.0, e.candidate.cosine, e.features))
-            labels.append(any(gold in text for gold in q.answers))
-        gold_docs = [searcher.chunks[s.row].document for s, y in zip(spans, labels) if y]
+            holds.append(any(gold in text for gold in q.answers))
+        labels = graded_labels(spans, holds)
+        gold_docs = [searcher.chunks[s.row].document for s, y in zip(spans, holds) if y]
         if gold_docs:
             article = gold_docs[0]
         # SQuAD lists questions article by article: an unanswerable one belongs to the article before it.
@@ -115,6 +116,16 @@ def collect(set_name: str, engine: Engine, questions: list[Question]) -> list[Qu
         held_out = q.id.startswith(HELD_OUT_PREFIX)
         out.append(QuestionRows(set_name, q, fold, held_out, spans, np.array(labels, dtype=np.int32), searcher, query))
     return out
+
+
+def graded_labels(spans: list[RankedSpan], holds: list[bool]) -> list[int]:
+    """2 for the shortest spans that hold a gold answer, 1 for longer ones that hold it, 0
+    for the rest: a longer span holds the answer more often, but a reader wants the answer,
+    not its paragraph."""
+    sentences = SPAN_FEATURES.index("sentences")
+    lengths = [int(s.features[sentences]) for s, held in zip(spans, holds) if held]
+    shortest = min(lengths, default=0)
+    return [0 if not held else 2 if int(s.features[sentences]) == shortest else 1 for s, held in zip(spans, holds)]
 
 
 def train_ranker(rows: list[QuestionRows]):  # type: ignore[no-untyped-def]

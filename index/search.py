@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,6 +53,10 @@ SENTENCE_WEIGHT = 0.5
 # Question words beyond this many (bits of a 64-bit mask) do not count towards coverage.
 _MAX_QUESTION_WORDS = 62
 _CHARACTERS = SPAN_FEATURES.index("characters")
+_QUESTION_WORDS = (
+    "what which who whom whose when where why how did does do done were can could would should will shall "
+    "may might must many much please tell explain describe"
+).split()
 
 STAGES = ("query", "candidates", "features", "score", "select", "judge")
 # hook(stage, seconds): called once per stage of every search.
@@ -171,7 +176,7 @@ class Searcher:
         return Ranking(chosen[: max(k, 1)], probability)
 
     def query(self, question: str, retriever: Retriever) -> Query:
-        tokens = tuple(tokenize(question))
+        tokens = tuple(t for t in tokenize(question) if t not in _question_words())
         weights = {t: self.lexical.idf(t) for t in set(tokens)}
         vector = self.embedder.embed_query(question) if retriever in ("dense", "hybrid") else None
         return Query(question, tokens, weights, vector, question_kind(question))
@@ -427,6 +432,13 @@ class Searcher:
     def _span_signals(self, span: RankedSpan) -> TextSignals:
         chunk = self.chunks[span.row]
         return TextSignals.of(chunk.text[span.start - chunk.start : span.end - chunk.start])
+
+
+@lru_cache(maxsize=1)
+def _question_words() -> frozenset[str]:
+    """How a question is asked ("what", "how many", "did"): never what it is about. BM25's
+    stop list keeps them, and as words no document uses they would weigh most."""
+    return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
 
 
 def _ranks(values: list[float]) -> list[int]:
