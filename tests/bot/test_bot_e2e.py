@@ -660,7 +660,8 @@ async def test_chat_prints_the_same_quotes_the_bot_posts(verbatim: StartBot) -> 
     printed = await reply_to(DOD_QUESTION, h.service, h.settings)
     assert unescape(embed_of(answer)["description"]) in printed
     for quote, citation in posted:
-        assert f"> {quote}\n— {citation}" in printed
+        quoted = "\n".join(f"> {line}" for line in quote.splitlines())  # a quote across lines keeps "> " on each
+        assert f"{quoted}\n— {citation}" in printed
     assert printed.startswith(f"## {DOD_QUESTION}")
 
 

@@ -175,7 +175,8 @@ async def test_verbatim_run_answers_ask_through_discord_and_chat_shows_the_same(
     assert "Traceback" not in chat.stderr
     assert unescape(description) in chat.stdout
     for quote, citation in quotes:
-        assert f"> {quote}\n— {citation}" in chat.stdout
+        quoted = "\n".join(f"> {line}" for line in quote.splitlines())  # a quote across lines keeps "> " on each
+        assert f"{quoted}\n— {citation}" in chat.stdout
 
 
 @pytest.mark.slow
