@@ -47,6 +47,10 @@ RANKER_PARAMS = {
     "num_leaves": 31,
     "min_data_in_leaf": 50,
     "lambdarank_truncation_level": 10,
+    # Every span holding the answer counts the same (labels 1 and 2 of graded_labels). Rewarding
+    # the shortest one more (gains 0, 3, 4) cost 3 points of out-of-fold SQuAD hit@1 (78.5
+    # against 81.5): the ranker then bets on short spans it is less sure of.
+    "label_gain": [0, 3, 3],
     "num_threads": 2,
     "deterministic": True,
     "force_row_wise": True,

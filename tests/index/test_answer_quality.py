@@ -42,7 +42,7 @@ def test_a_list_question_gets_the_lead_in_and_every_item(list_docs, config, embe
     build_index(config, embedder)
     engine = Engine.load(config, embedder)
     top = engine.search("What kinds of triggers are there?", k=3)[0]
-    assert top.text.startswith("There are three kinds of triggers:")
+    assert "There are three kinds of triggers:" in top.text
     for item in ("explicit triggers", "file triggers", "await triggers"):
         assert item in top.text
     assert "processed at the end" not in top.text  # the paragraph after the list is not an item

@@ -150,4 +150,4 @@ def test_an_index_written_without_stored_tokens_still_answers(config, embedder, 
     assert all(c.sentence_tokens == () for c in stripped)
     write_chunks(build, stripped)
     engine = Engine.load(config, embedder, verify=False)
-    assert engine.ask("How much can a llama carry?").passages[0].text == "A llama can carry 25 kg over 20 km."
+    assert engine.ask("How much can a llama carry?").passages[0].text.endswith("A llama can carry 25 kg over 20 km.")

@@ -33,7 +33,7 @@ def test_answer_quotes_the_document_verbatim_with_a_citation(engine, docs_dir):
     answer = engine.ask("How much can a llama carry?")
     assert not answer.abstained
     top = answer.passages[0]
-    assert top.text == "A llama can carry 25 kg over 20 km."
+    assert "A llama can carry 25 kg over 20 km." in top.text
     assert top.document == "guide.md" and top.section == ("Guide", "Llamas")
     assert top.citation == "guide.md › Guide › Llamas, line 11"
     assert answer.index_built_at == engine.built_at
