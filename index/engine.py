@@ -64,8 +64,9 @@ def decide(*, relevant: bool, confidence: float | None, thresholds: tuple[float,
 
 
 def abstains(passages: list[Passage], threshold: float) -> bool:
-    """True when even the best passage is less relevant than ``threshold``."""
-    return not passages or passages[0].relevance < threshold
+    """True when no passage is as relevant as ``threshold``. The most relevant one counts,
+    not the first: the learned ranker may put a passage found by its words first."""
+    return not passages or max(p.relevance for p in passages) < threshold
 
 
 class Engine:

@@ -38,7 +38,7 @@ class QuestionResult:
     """What the engine found for one question, before any threshold is applied."""
 
     answerable: bool
-    relevance: float  # of the best passage; the engine abstains below its threshold
+    relevance: float  # of the most relevant passage shown; the engine abstains below its threshold
     hit_rank: int | None  # rank of the first quote holding a gold answer, within 10
     passages: tuple[Passage, ...]
     confidence: float | None = None  # learned probability that the first passage answers
@@ -145,7 +145,8 @@ def run_questions(
             (rank for rank, p in enumerate(passages, 1) if any(gold in p.text for gold in question.answers)),
             None,
         )
-        relevance = passages[0].relevance if passages else 0.0
+        # As Engine.ask judges it: over the passages it would show.
+        relevance = max((p.relevance for p in passages[: engine.config.top_k]), default=0.0)
         results.append(QuestionResult(question.answerable, relevance, hit_rank, passages, judged.confidence))
         if progress:
             progress(n)

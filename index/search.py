@@ -53,6 +53,7 @@ SENTENCE_WEIGHT = 0.5
 # Question words beyond this many (bits of a 64-bit mask) do not count towards coverage.
 _MAX_QUESTION_WORDS = 62
 _CHARACTERS = SPAN_FEATURES.index("characters")
+_SENTENCE_COSINE_MAX = SPAN_FEATURES.index("sentence_cosine_max")
 _QUESTION_WORDS = (
     "what which who whom whose when where why how did does do done were can could would should will shall "
     "may might must many much please tell explain describe"
@@ -329,7 +330,7 @@ class Searcher:
         if retriever == "hybrid" and self.ranker is not None:
             scores = self.ranker.span_scores(np.vstack([e.features for e in evidence]))
             ranked = [
-                RankedSpan(e.candidate.row, e.start, e.end, float(score), e.candidate.cosine, e.features)
+                RankedSpan(e.candidate.row, e.start, e.end, float(score), _relevance(e), e.features)
                 for e, score in zip(evidence, scores.tolist())
             ]
         else:
@@ -341,9 +342,9 @@ class Searcher:
                     continue
                 seen.add(c.row)
                 if retriever == "hybrid":
-                    score, relevance = c.cosine + COVERAGE_WEIGHT * e.coverage, c.cosine
+                    score, relevance = c.cosine + COVERAGE_WEIGHT * e.coverage, _relevance(e)
                 elif retriever == "dense":
-                    score, relevance = c.cosine, c.cosine
+                    score, relevance = c.cosine, _relevance(e)
                 else:
                     score, relevance = c.bm25, e.coverage
                 ranked.append(RankedSpan(c.row, e.start, e.end, score, relevance, e.features))
@@ -439,6 +440,12 @@ def _question_words() -> frozenset[str]:
     """How a question is asked ("what", "how many", "did"): never what it is about. BM25's
     stop list keeps them, and as words no document uses they would weigh most."""
     return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
+
+
+def _relevance(evidence: SpanEvidence) -> float:
+    """How related a span is to the question: its chunk's cosine, or its best sentence's when
+    higher (a chunk about several things can hold the one sentence that answers)."""
+    return max(evidence.candidate.cosine, float(evidence.features[_SENTENCE_COSINE_MAX]))
 
 
 def _ranks(values: list[float]) -> list[int]:
