@@ -254,7 +254,7 @@ class Engine:
             source_url=record.source_url,
         )
 
-    def _suggestions(self, passages: list[Passage]) -> tuple[SectionRef, ...]:
+    def _suggestions(self, passages: Sequence[Passage]) -> tuple[SectionRef, ...]:
         seen: set[tuple[str, tuple[str, ...]]] = set()
         out = []
         for p in passages:

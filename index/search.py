@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class RankedSpan:
     end: int
     score: float
     relevance: float
-    features: np.ndarray | None = None
+    features: np.ndarray  # the span's row of index.features.SPAN_FEATURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ class Searcher:
         self,
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
-        dense,  # type: ignore[no-untyped-def]
+        dense: Any,  # a FAISS index (index.dense)
         lexical: LexicalIndex,
         embedder: Embedder,
         *,
