@@ -59,8 +59,17 @@ def probe(index_path: str, queries_path: str, truth_path: str, ef: int) -> None:
     for q in queries[:50]:
         index.search(q[None], 10)
     two = (time.perf_counter() - start) / 50 * 1000
-    print(json.dumps({"recall@10": hits / (10 * len(queries)), **{f"ms_{k}": v for k, v in stats_ms(times).items()},
-                      "ms_2_threads": two, "peak_rss_mb": peak_rss_mb(), "python_baseline_mb": before}))
+    print(
+        json.dumps(
+            {
+                "recall@10": hits / (10 * len(queries)),
+                **{f"ms_{k}": v for k, v in stats_ms(times).items()},
+                "ms_2_threads": two,
+                "peak_rss_mb": peak_rss_mb(),
+                "python_baseline_mb": before,
+            }
+        )
+    )
 
 
 def sentence_queries(chunks, count: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -124,21 +133,59 @@ def main() -> None:
                 del index
                 knobs = {"hnsw-sq8": args.efs, "ivf-sq8": args.nprobes}.get(kind, "0")
                 for ef in knobs.split(","):
-                    out = subprocess.run([sys.executable, __file__, "--probe", str(path), str(Path(scratch) / "queries.npy"),
-                                          str(Path(scratch) / "truth.npy"), ef], capture_output=True, text=True, check=True)
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--probe",
+                            str(path),
+                            str(Path(scratch) / "queries.npy"),
+                            str(Path(scratch) / "truth.npy"),
+                            ef,
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
                     r = json.loads(out.stdout.strip().splitlines()[-1])
                     r.update(build_s=build_s, file_mb=path.stat().st_size / 2**20)
                     name = kind + {"hnsw-sq8": f" ef{ef}", "ivf-sq8": f" nprobe{ef}"}.get(kind, "")
                     results[f"{size} {name}"] = r
-                    rows.append([f"{size:,}", name, f"{r['recall@10']:.3f}", f"{r['ms_median']:.2f}", f"{r['ms_p95']:.2f}",
-                                 f"{r['ms_2_threads']:.2f}", f"{r['file_mb']:.0f}", f"{r['peak_rss_mb']:.0f}",
-                                 f"{build_s:.1f}"])
+                    rows.append(
+                        [
+                            f"{size:,}",
+                            name,
+                            f"{r['recall@10']:.3f}",
+                            f"{r['ms_median']:.2f}",
+                            f"{r['ms_p95']:.2f}",
+                            f"{r['ms_2_threads']:.2f}",
+                            f"{r['file_mb']:.0f}",
+                            f"{r['peak_rss_mb']:.0f}",
+                            f"{build_s:.1f}",
+                        ]
+                    )
                     print(rows[-1], flush=True)
             del vectors
-    print(f"\n{args.queries} real queries, one at a time; recall@10 against exact search; vectors derived from "
-          f"1,000 real embeddings ({args.backend}).")
-    print(table(["vectors", "index", "recall@10", "ms median (1 thread)", "ms p95", "ms median, 2 OpenMP threads",
-                 "index MB", "peak RSS MB (process)", "build s"], rows))
+    print(
+        f"\n{args.queries} real queries, one at a time; recall@10 against exact search; vectors derived from "
+        f"1,000 real embeddings ({args.backend})."
+    )
+    print(
+        table(
+            [
+                "vectors",
+                "index",
+                "recall@10",
+                "ms median (1 thread)",
+                "ms p95",
+                "ms median, 2 OpenMP threads",
+                "index MB",
+                "peak RSS MB (process)",
+                "build s",
+            ],
+            rows,
+        )
+    )
     save_result("ann", results)
 
 

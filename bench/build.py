@@ -61,8 +61,17 @@ def child_build(backend: str, docs: str, index: str) -> None:
     started = time.perf_counter()
     report = build_index(config, embedder, rebuild=True)
     seconds = time.perf_counter() - started
-    print(json.dumps({"chunks": report.chunks, "seconds": seconds, "chunks_per_s": report.chunks / seconds,
-                      "load_s": load_s, "peak_rss_mb": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "chunks": report.chunks,
+                "seconds": seconds,
+                "chunks_per_s": report.chunks / seconds,
+                "load_s": load_s,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 class _Precomputed:
@@ -106,8 +115,14 @@ def incremental(backend: str, count: int, scratch: Path) -> dict[str, float]:
         report = build_index(config, embedder)
         times.append(time.perf_counter() - started)
         assert report.changed and report.embedded_chunks < 200, report.summary
-    return {"pages": len(pages), "chunks": first.chunks, "changed_page": changed.name,
-            "embedded": report.embedded_chunks, "seconds": sorted(times)[1], "runs": times}
+    return {
+        "pages": len(pages),
+        "chunks": first.chunks,
+        "changed_page": changed.name,
+        "embedded": report.embedded_chunks,
+        "seconds": sorted(times)[1],
+        "runs": times,
+    }
 
 
 def main() -> None:
@@ -125,8 +140,11 @@ def main() -> None:
     for backend in backends:  # export once, outside the timed builds
         started = time.perf_counter()
         make_bench_embedder(backend).embed_query("export")
-        print(f"{backend}: model ready in {time.perf_counter() - started:.1f} s (ONNX: export + quantization if not "
-              f"cached in {CACHE / 'models'})", flush=True)
+        print(
+            f"{backend}: model ready in {time.perf_counter() - started:.1f} s (ONNX: export + quantization if not "
+            f"cached in {CACHE / 'models'})",
+            flush=True,
+        )
     results = {}
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
@@ -134,20 +152,35 @@ def main() -> None:
         pages = pages_for(args.chunks)
         copy_pages(pages, docs)
         for backend in backends:
-            out = subprocess.run([sys.executable, __file__, "--child", backend, str(docs), str(scratch / f"index-{backend}")],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", backend, str(docs), str(scratch / f"index-{backend}")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{backend}: {results[backend]}", flush=True)
         base = results[backends[0]]
-        rows = [[b, r["chunks"], f"{r['seconds']:.1f}", f"{r['chunks_per_s']:.1f}",
-                 f"{r['chunks_per_s'] / base['chunks_per_s']:.2f}x", f"{r['peak_rss_mb']:.0f}"] for b, r in results.items()]
+        rows = [
+            [
+                b,
+                r["chunks"],
+                f"{r['seconds']:.1f}",
+                f"{r['chunks_per_s']:.1f}",
+                f"{r['chunks_per_s'] / base['chunks_per_s']:.2f}x",
+                f"{r['peak_rss_mb']:.0f}",
+            ]
+            for b, r in results.items()
+        ]
         print(f"\nFull build of {len(pages)} Debian documentation pages (parse, chunk, embed, BM25, FAISS, write):")
         print(table(["backend", "chunks", "seconds", "chunks/s", "vs torch", "peak RSS MB"], rows), flush=True)
         inc = {b: incremental(b, args.incremental, scratch / b) for b in backends[-1:]}
         for b, r in inc.items():
-            print(f"\nIncremental reindex, {r['pages']} pages / {r['chunks']:,} chunks, one page changed "
-                  f"({r['changed_page']}, {r['embedded']} chunks embedded), {b}: median of 3 "
-                  f"{r['seconds']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in r['runs'])})")
+            print(
+                f"\nIncremental reindex, {r['pages']} pages / {r['chunks']:,} chunks, one page changed "
+                f"({r['changed_page']}, {r['embedded']} chunks embedded), {b}: median of 3 "
+                f"{r['seconds']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in r['runs'])})"
+            )
         results["incremental"] = inc
     from common import save_result
 

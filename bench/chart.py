@@ -28,10 +28,15 @@ def main() -> None:
 
     latency, peers, ann = load("latency"), load("peers"), load("ann")
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    for name, label, style in (("verbatim", "Verbatim (ONNX int8, index by size)", "o-"),
-                               ("baseline", "Verbatim before (torch fp32, flat)", "s--")):
-        points = sorted((int(k.split()[1]), v["engine.ask end to end"]["median"])
-                        for k, v in latency.items() if k.startswith(name + " ") and len(k.split()) == 2)
+    for name, label, style in (
+        ("verbatim", "Verbatim (ONNX int8, index by size)", "o-"),
+        ("baseline", "Verbatim before (torch fp32, flat)", "s--"),
+    ):
+        points = sorted(
+            (int(k.split()[1]), v["engine.ask end to end"]["median"])
+            for k, v in latency.items()
+            if k.startswith(name + " ") and len(k.split()) == 2
+        )
         if points:
             ax.plot(*zip(*points), style, label=label + ", whole ask")
     if ann:
@@ -44,8 +49,14 @@ def main() -> None:
     squad_chunks = 1580
     for name, marker in (("verbatim", "*"), ("txtai", "D"), ("langchain", "P")):
         if name in peers:
-            ax.plot([squad_chunks], [peers[name]["query_median_ms"]], marker, markersize=10, linestyle="none",
-                    label=f"{name} on SQuAD dev (search)" if name != "verbatim" else "Verbatim on SQuAD dev (search)")
+            ax.plot(
+                [squad_chunks],
+                [peers[name]["query_median_ms"]],
+                marker,
+                markersize=10,
+                linestyle="none",
+                label=f"{name} on SQuAD dev (search)" if name != "verbatim" else "Verbatim on SQuAD dev (search)",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("chunks in the index")

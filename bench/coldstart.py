@@ -66,16 +66,19 @@ def main() -> None:
             commands[f"library, {backend}"] = ([sys.executable, "-c", code], env)
         cli_index = Path(scratch) / "index-cli"
         cli_env = dict(env, VERBATIM_INDEX_DIR=str(cli_index))
-        subprocess.run([sys.executable, "-m", "bot.cli", "index"], env=cli_env, cwd=REPO, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "index"], env=cli_env, cwd=REPO, check=True, capture_output=True
+        )
         commands["verbatim ask (shipped CLI)"] = ([sys.executable, "-m", "bot.cli", "ask", QUESTION], cli_env)
         for name, (command, command_env) in commands.items():
             first_line_seconds(command, command_env)  # warm the page cache
             results[name] = stats_ms(first_line_seconds(command, command_env) for _ in range(args.runs))
             print(f"{name}: {results[name]}", flush=True)
     base = results["verbatim ask (shipped CLI)"]
-    rows = [[name, f"{r['median'] / 1000:.2f}", f"{r['p95'] / 1000:.2f}", f"{base['median'] / r['median']:.2f}x"]
-            for name, r in results.items()]
+    rows = [
+        [name, f"{r['median'] / 1000:.2f}", f"{r['p95'] / 1000:.2f}", f"{base['median'] / r['median']:.2f}x"]
+        for name, r in results.items()
+    ]
     print(f"\n{args.runs} runs each, after one unmeasured run; index of docs/ built beforehand.")
     print(table(["program", "median s", "p95 s", "vs shipped CLI"], rows))
     from common import save_result

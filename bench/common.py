@@ -27,8 +27,21 @@ DEBIAN = Path(os.environ.get("VERBATIM_BENCH_DEBIAN", "/work/data/debian-docs"))
 CACHE = Path(os.environ.get("VERBATIM_BENCH_CACHE", REPO / "bench" / ".cache"))
 RESULTS = REPO / "bench" / "results"
 
-_LIBS = ("verbatim", "torch", "sentence-transformers", "transformers", "onnxruntime", "faiss-cpu", "bm25s",
-         "numpy", "tokenizers", "txtai", "langchain-community", "langchain-huggingface", "openvino")
+_LIBS = (
+    "verbatim",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "onnxruntime",
+    "faiss-cpu",
+    "bm25s",
+    "numpy",
+    "tokenizers",
+    "txtai",
+    "langchain-community",
+    "langchain-huggingface",
+    "openvino",
+)
 
 
 def cpu_model() -> str:
@@ -112,7 +125,9 @@ def make_bench_embedder(backend: str, cache_dir: Path | None = None):  # type: i
     return make_embedder(backend=backend, cache_dir=cache_dir or CACHE / "models")
 
 
-def derive_vectors(seed: np.ndarray, count: int, *, rng_seed: int = 0, mix: int = 3, noise: float = 0.005) -> np.ndarray:
+def derive_vectors(
+    seed: np.ndarray, count: int, *, rng_seed: int = 0, mix: int = 3, noise: float = 0.005
+) -> np.ndarray:
     """``count`` unit vectors derived from real embeddings: a random convex mix (Dirichlet
     weights) of ``mix`` real vectors plus a little Gaussian noise. It keeps the shape of real
     text embeddings better than random vectors, on which approximate search looks far worse

@@ -97,7 +97,11 @@ async def first_answer_on_a_fresh_volume(image: str) -> None:
         record("no model export at start (done at build time)", "Preparing the embedding model" not in output)
         record("no traceback in the logs", "Traceback" not in output)
         health = await asyncio.to_thread(docker, "exec", name, "verbatim", "health")
-        record("docker exec verbatim health: exit 0, healthy", health.returncode == 0 and health.stdout.startswith("healthy"), health.stdout.strip().replace("\n", " | "))
+        record(
+            "docker exec verbatim health: exit 0, healthy",
+            health.returncode == 0 and health.stdout.startswith("healthy"),
+            health.stdout.strip().replace("\n", " | "),
+        )
         print("      waiting for Docker's first HEALTHCHECK (interval 30 s)…", flush=True)
         status = ""
         for _ in range(50):
@@ -109,7 +113,9 @@ async def first_answer_on_a_fresh_volume(image: str) -> None:
         stopping = time.perf_counter()
         docker("stop", name, timeout=60)
         code = await wait_exit(name, 30)
-        record("docker stop of a running bot: exit 0", code == 0, f"{time.perf_counter() - stopping:.2f} s, exit {code}")
+        record(
+            "docker stop of a running bot: exit 0", code == 0, f"{time.perf_counter() - stopping:.2f} s, exit {code}"
+        )
         rerun_started = time.perf_counter()
         remove(name)
         run = await asyncio.to_thread(
@@ -119,7 +125,11 @@ async def first_answer_on_a_fresh_volume(image: str) -> None:
         await fake.wait_for(lambda c: c.ok and c.matches("PUT", GUILD_COMMANDS), timeout=120, since=since)
         ix = await fake.dispatch_interaction(fake.slash_command("ask", {"question": QUESTION}))
         answer = await fake.wait_for_answer(ix, timeout=60)
-        record("second start on the same volume: answered", "safety guardrails" in json.dumps(answer.json), f"{time.perf_counter() - rerun_started:.2f} s")
+        record(
+            "second start on the same volume: answered",
+            "safety guardrails" in json.dumps(answer.json),
+            f"{time.perf_counter() - rerun_started:.2f} s",
+        )
     finally:
         remove(name)
         docker("volume", "rm", "-f", volume)
@@ -135,7 +145,9 @@ async def stop_during_first_seconds(image: str) -> None:
             name, volume = "verbatim-check-stop", "verbatim-check-stop"
             remove(name)
             docker("volume", "rm", "-f", volume)
-            run = docker("run", "-d", "--name", name, "--network", "host", *fake_env(fake), "-v", f"{volume}:/data", image)
+            run = docker(
+                "run", "-d", "--name", name, "--network", "host", *fake_env(fake), "-v", f"{volume}:/data", image
+            )
             assert run.returncode == 0, run.stderr
             await asyncio.sleep(delay)
             started = time.perf_counter()
@@ -143,7 +155,11 @@ async def stop_during_first_seconds(image: str) -> None:
             took = time.perf_counter() - started
             code = await wait_exit(name, 30)
             output = logs(name)
-            record(f"docker stop {delay} s after docker run", took < 3 and code in (0, 143) and "Traceback" not in output, f"{took:.2f} s, exit {code}")
+            record(
+                f"docker stop {delay} s after docker run",
+                took < 3 and code in (0, 143) and "Traceback" not in output,
+                f"{took:.2f} s, exit {code}",
+            )
             remove(name)
             docker("volume", "rm", "-f", volume)
     finally:
@@ -158,12 +174,24 @@ async def unreachable_and_refused(image: str) -> None:
     await asyncio.sleep(8)
     output = logs(name)
     attempts = [line for line in output.splitlines() if "discord_unreachable" in line]
-    other = [line for line in output.splitlines() if line.strip() and "discord_unreachable" not in line and " info " not in line]
-    record("no network: one line per attempt, no traceback", len(attempts) >= 2 and "Traceback" not in output and not other, f"{len(attempts)} attempts in 8 s; first: {attempts[0][:150] if attempts else '-'}")
+    other = [
+        line
+        for line in output.splitlines()
+        if line.strip() and "discord_unreachable" not in line and " info " not in line
+    ]
+    record(
+        "no network: one line per attempt, no traceback",
+        len(attempts) >= 2 and "Traceback" not in output and not other,
+        f"{len(attempts)} attempts in 8 s; first: {attempts[0][:150] if attempts else '-'}",
+    )
     delays = [float(m) for m in re.findall(r"retry_in_s=([\d.]+)", output)]
     record("no network: delays grow (jittered)", len(delays) >= 2 and delays[-1] > delays[0] / 2, str(delays))
     health = docker("exec", name, "verbatim", "health")
-    record("no network: verbatim health exits 1 and says why", health.returncode == 1 and "not connected to Discord" in health.stdout, health.stdout.strip().splitlines()[0] if health.stdout else health.stderr)
+    record(
+        "no network: verbatim health exits 1 and says why",
+        health.returncode == 1 and "not connected to Discord" in health.stdout,
+        health.stdout.strip().splitlines()[0] if health.stdout else health.stderr,
+    )
     stopping = time.perf_counter()
     docker("stop", name, timeout=60)
     code = await wait_exit(name, 30)
@@ -182,7 +210,11 @@ async def unreachable_and_refused(image: str) -> None:
         result = await asyncio.to_thread(docker, "run", "--name", name, "--network", "host", *env, image)
         took = time.perf_counter() - started
         lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip() and " info " not in line]
-        record("refused token: exit 1 with one line", result.returncode == 1 and len(lines) == 1 and "refused the token" in lines[0], f"{took:.2f} s; {lines}")
+        record(
+            "refused token: exit 1 with one line",
+            result.returncode == 1 and len(lines) == 1 and "refused the token" in lines[0],
+            f"{took:.2f} s; {lines}",
+        )
     finally:
         remove(name)
         await fake.stop()
@@ -199,14 +231,35 @@ async def host_folder_and_env_file(image: str) -> None:
         remove(name)
         result = docker("run", "--name", name, "--network", "host", *fake_env(fake), "-v", f"{host}:/data", image)
         lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-        ok = result.returncode == 1 and len(lines) == 1 and "/data is not writable" in lines[0] and '--user "$(id -u):$(id -g)"' in lines[0]
+        ok = (
+            result.returncode == 1
+            and len(lines) == 1
+            and "/data is not writable" in lines[0]
+            and '--user "$(id -u):$(id -g)"' in lines[0]
+        )
         record("root-owned host folder at /data: one line with the fix", ok, lines[0] if lines else result.stderr)
         remove(name)
-        for label, extra in (("--user $(id -u):$(id -g)", ["--user", f"{os.getuid()}:{os.getgid()}"]), ("chown 10001", [])):
+        for label, extra in (
+            ("--user $(id -u):$(id -g)", ["--user", f"{os.getuid()}:{os.getgid()}"]),
+            ("chown 10001", []),
+        ):
             if not extra:  # what the README says: sudo chown -R 10001 /path/on/host
                 subprocess.run(["chown", "-R", "10001:10001", str(host)], check=True)
             since = len(fake.calls)
-            docker("run", "-d", "--name", name, "--network", "host", *extra, *fake_env(fake), "-v", f"{host}:/data", image, check=True)
+            docker(
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "host",
+                *extra,
+                *fake_env(fake),
+                "-v",
+                f"{host}:/data",
+                image,
+                check=True,
+            )
             try:
                 await fake.wait_for(lambda c: c.ok and c.matches("PUT", GUILD_COMMANDS), timeout=120, since=since)
                 ix = await fake.dispatch_interaction(fake.slash_command("ask", {"question": QUESTION}))
@@ -223,19 +276,39 @@ async def host_folder_and_env_file(image: str) -> None:
         # The README's values, but pointed at the fake (and its token and guild).
         since = len(fake.calls)
         docker(
-            "run", "-d", "--name", name, "--network", "host", "--env-file", str(env_file), *fake_env(fake),
-            "-e", "VERBATIM_HELP_CHANNEL_IDS=", image, check=True,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--env-file",
+            str(env_file),
+            *fake_env(fake),
+            "-e",
+            "VERBATIM_HELP_CHANNEL_IDS=",
+            image,
+            check=True,
         )
         try:
             await fake.wait_for(lambda c: c.ok and c.matches("PUT", GUILD_COMMANDS), timeout=120, since=since)
             output = logs(name)
-            record("README .env with docker run --env-file: starts, no setting error", "Invalid setting" not in output and "error:" not in output)
+            record(
+                "README .env with docker run --env-file: starts, no setting error",
+                "Invalid setting" not in output and "error:" not in output,
+            )
         finally:
             remove(name)
         old = env_file.with_name("old.env")
-        old.write_text("DISCORD_TOKEN=x\nVERBATIM_DEV_GUILD_ID=123456789012345678   # commands appear at once\n", encoding="utf-8")
+        old.write_text(
+            "DISCORD_TOKEN=x\nVERBATIM_DEV_GUILD_ID=123456789012345678   # commands appear at once\n", encoding="utf-8"
+        )
         result = docker("run", "--rm", "--network", "none", "--env-file", str(old), image)
-        record("(before) an inline comment in .env is refused by Docker's reading", result.returncode == 1 and "VERBATIM_DEV_GUILD_ID" in result.stderr, result.stderr.strip()[:160])
+        record(
+            "(before) an inline comment in .env is refused by Docker's reading",
+            result.returncode == 1 and "VERBATIM_DEV_GUILD_ID" in result.stderr,
+            result.stderr.strip()[:160],
+        )
     finally:
         remove(name)
         await fake.stop()

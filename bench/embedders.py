@@ -43,8 +43,14 @@ def quality(embedder, limit: int) -> dict[str, float]:  # type: ignore[no-untype
         build_s = time.perf_counter() - started
         engine = Engine.load(config, embedder)
         metrics, _ = evaluate(engine, questions, retriever="hybrid")
-    return {"hit@1": metrics.hit_at[1], "hit@5": metrics.hit_at[5], "squad_chunks": report.chunks,
-            "squad_build_s": build_s, "eval_s": metrics.seconds, "questions": metrics.questions}
+    return {
+        "hit@1": metrics.hit_at[1],
+        "hit@5": metrics.hit_at[5],
+        "squad_chunks": report.chunks,
+        "squad_build_s": build_s,
+        "eval_s": metrics.seconds,
+        "questions": metrics.questions,
+    }
 
 
 def main() -> None:
@@ -85,27 +91,62 @@ def main() -> None:
             default = latency["median"]
             torch.set_num_threads(1)
             latency = stats_ms(timed(lambda q=iter(queries * 3): embedder.embed_query(next(q)), len(queries)))  # noqa: B023
-            print(f"torch query median: {default:.2f} ms with {torch.get_num_interop_threads()} threads, "
-                  f"{latency['median']:.2f} ms with 1 thread (used below)", flush=True)
-        row = {"load_s": load_s, "chunks_per_s": per_s, "query_median_ms": latency["median"],
-               "query_p95_ms": latency["p95"], "cosine_to_torch": cosine}
+            print(
+                f"torch query median: {default:.2f} ms with {torch.get_num_interop_threads()} threads, "
+                f"{latency['median']:.2f} ms with 1 thread (used below)",
+                flush=True,
+            )
+        row = {
+            "load_s": load_s,
+            "chunks_per_s": per_s,
+            "query_median_ms": latency["median"],
+            "query_p95_ms": latency["p95"],
+            "cosine_to_torch": cosine,
+        }
         print(f"{backend}: {row}", flush=True)
         row.update(quality(embedder, args.questions))
         print(f"{backend}: {row}", flush=True)
         results[backend] = row
     base = results[args.backends.split(",")[0]]
     rows = [
-        [name, f"{r['chunks_per_s']:.1f}", f"{r['chunks_per_s'] / base['chunks_per_s']:.2f}x",
-         f"{r['query_median_ms']:.2f}", f"{r['query_p95_ms']:.2f}", f"{base['query_median_ms'] / r['query_median_ms']:.2f}x",
-         f"{r['cosine_to_torch']:.4f}", f"{100 * r['hit@1']:.1f}", f"{100 * r['hit@5']:.1f}",
-         f"{100 * (r['hit@1'] - base['hit@1']):+.1f}", f"{r['load_s']:.1f}"]
+        [
+            name,
+            f"{r['chunks_per_s']:.1f}",
+            f"{r['chunks_per_s'] / base['chunks_per_s']:.2f}x",
+            f"{r['query_median_ms']:.2f}",
+            f"{r['query_p95_ms']:.2f}",
+            f"{base['query_median_ms'] / r['query_median_ms']:.2f}x",
+            f"{r['cosine_to_torch']:.4f}",
+            f"{100 * r['hit@1']:.1f}",
+            f"{100 * r['hit@5']:.1f}",
+            f"{100 * (r['hit@1'] - base['hit@1']):+.1f}",
+            f"{r['load_s']:.1f}",
+        ]
         for name, r in results.items()
     ]
     print()
-    print(f"{args.sample} Debian chunks (median 733 characters) for throughput; {args.queries} SQuAD questions for "
-          f"latency; quality on SQuAD v1.1 dev ({base['questions']} questions, {base['squad_chunks']} chunks), hybrid.")
-    print(table(["backend", "chunks/s", "vs torch", "query ms median", "p95", "query speed-up", "cosine to fp32",
-                 "hit@1 %", "hit@5 %", "Δ hit@1 pts", "load/export s"], rows))
+    print(
+        f"{args.sample} Debian chunks (median 733 characters) for throughput; {args.queries} SQuAD questions for "
+        f"latency; quality on SQuAD v1.1 dev ({base['questions']} questions, {base['squad_chunks']} chunks), hybrid."
+    )
+    print(
+        table(
+            [
+                "backend",
+                "chunks/s",
+                "vs torch",
+                "query ms median",
+                "p95",
+                "query speed-up",
+                "cosine to fp32",
+                "hit@1 %",
+                "hit@5 %",
+                "Δ hit@1 pts",
+                "load/export s",
+            ],
+            rows,
+        )
+    )
     save_result("embedders", results)
 
 

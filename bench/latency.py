@@ -75,9 +75,17 @@ def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kin
     # sentence-evidence path is timed too.
     sentences = np.repeat(vectors, [len(c.sentences) for c in chunks], axis=0)
     with directory.write_lock():
-        write_build(directory, chunks, vectors, model=model, built_at=built_at, documents=records,
-                    chunking={"max_chars": params.max_chars, "overlap": params.overlap}, dense_kind=kind,
-                    sentence_vectors=sentences)
+        write_build(
+            directory,
+            chunks,
+            vectors,
+            model=model,
+            built_at=built_at,
+            documents=records,
+            chunking={"max_chars": params.max_chars, "overlap": params.overlap},
+            dense_kind=kind,
+            sentence_vectors=sentences,
+        )
 
 
 def staged_ask(engine, question: str, k: int = 3) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -95,7 +103,7 @@ def questions_for(chunks, count: int, seed: int) -> list[str]:  # type: ignore[n
         words = c.text.split()
         if c.section and len(words) > 12:
             start = int(rng.integers(0, len(words) - 8))
-            out.append(f"{c.section[-1]}: how does {' '.join(words[start:start + 6])} work?")
+            out.append(f"{c.section[-1]}: how does {' '.join(words[start : start + 6])} work?")
     return out
 
 
@@ -150,20 +158,37 @@ def main() -> None:
                 built = time.perf_counter() - started
                 config = EngineConfig(index_dir=root)
                 engine = Engine.load(config, embedders[name], verify=False)
-                results[f"{name} {size}"] = {"index": engine.manifest.dense_index, "write_s": built,
-                                             **measure(engine, warm, questions)}
+                results[f"{name} {size}"] = {
+                    "index": engine.manifest.dense_index,
+                    "write_s": built,
+                    **measure(engine, warm, questions),
+                }
                 r = results[f"{name} {size}"]
-                print(f"{size} chunks, {name} ({backend}, {r['index']}): ask median "
-                      f"{r['engine.ask end to end']['median']:.2f} ms, p95 {r['engine.ask end to end']['p95']:.2f} ms",
-                      flush=True)
+                print(
+                    f"{size} chunks, {name} ({backend}, {r['index']}): ask median "
+                    f"{r['engine.ask end to end']['median']:.2f} ms, p95 {r['engine.ask end to end']['p95']:.2f} ms",
+                    flush=True,
+                )
         base, ours = results[f"baseline {size}"], results[f"verbatim {size}"]
-        rows = [[stage, f"{base[stage]['median']:.2f}", f"{base[stage]['p95']:.2f}", f"{ours[stage]['median']:.2f}",
-                 f"{ours[stage]['p95']:.2f}", f"{base[stage]['median'] / max(ours[stage]['median'], 1e-6):.1f}x"]
-                for stage in (*STAGES, "engine.ask end to end")]
-        print(f"\n{size:,} chunks ({min(args.real, size):,} really embedded), {args.queries} questions; "
-              f"baseline {args.baseline_backend} + {base['index']}, Verbatim {args.backend} + {ours['index']}")
-        print(table(["stage", "baseline median", "baseline p95", "Verbatim median", "Verbatim p95", "speed-up"], rows),
-              flush=True)
+        rows = [
+            [
+                stage,
+                f"{base[stage]['median']:.2f}",
+                f"{base[stage]['p95']:.2f}",
+                f"{ours[stage]['median']:.2f}",
+                f"{ours[stage]['p95']:.2f}",
+                f"{base[stage]['median'] / max(ours[stage]['median'], 1e-6):.1f}x",
+            ]
+            for stage in (*STAGES, "engine.ask end to end")
+        ]
+        print(
+            f"\n{size:,} chunks ({min(args.real, size):,} really embedded), {args.queries} questions; "
+            f"baseline {args.baseline_backend} + {base['index']}, Verbatim {args.backend} + {ours['index']}"
+        )
+        print(
+            table(["stage", "baseline median", "baseline p95", "Verbatim median", "Verbatim p95", "speed-up"], rows),
+            flush=True,
+        )
     save_result("latency", results)
 
 

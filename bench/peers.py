@@ -93,6 +93,7 @@ def run_system(name: str, n_questions: int, n_queries: int, scratch: str) -> dic
 
         def search(q: str) -> list[str]:
             return [d.page_content for d in store.similarity_search(q, k=5)]
+
     build_s = time.perf_counter() - started
     if name != "verbatim":
         import torch
@@ -113,9 +114,15 @@ def run_system(name: str, n_questions: int, n_queries: int, scratch: str) -> dic
         for k in hits:
             hits[k] += rank is not None and rank <= k
     latency = stats_ms(times)
-    return {"build_s": build_s, "query_median_ms": latency["median"], "query_p95_ms": latency["p95"],
-            "peak_rss_mb": peak_rss_mb(), "hit@1": hits[1] / len(items), "hit@5": hits[5] / len(items),
-            "questions": len(items)}
+    return {
+        "build_s": build_s,
+        "query_median_ms": latency["median"],
+        "query_p95_ms": latency["p95"],
+        "peak_rss_mb": peak_rss_mb(),
+        "hit@1": hits[1] / len(items),
+        "hit@5": hits[5] / len(items),
+        "questions": len(items),
+    }
 
 
 def main() -> None:
@@ -132,8 +139,21 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.systems.split(","):
-            out = subprocess.run([sys.executable, __file__, "--child", name, scratch, "--questions", str(args.questions),
-                                  "--queries", str(args.queries)], capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    name,
+                    scratch,
+                    "--questions",
+                    str(args.questions),
+                    "--queries",
+                    str(args.queries),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if out.returncode:
                 print(f"{name}: failed\n{out.stderr[-2000:]}", flush=True)
                 continue
@@ -143,12 +163,37 @@ def main() -> None:
     rows = []
     for name, r in results.items():
         ratio = f"{r['query_median_ms'] / ours['query_median_ms']:.1f}x" if ours else "-"
-        rows.append([name, f"{r['build_s']:.1f}", f"{r['query_median_ms']:.2f}", f"{r['query_p95_ms']:.2f}", ratio,
-                     f"{r['peak_rss_mb']:.0f}", f"{100 * r['hit@1']:.1f}", f"{100 * r['hit@5']:.1f}"])
-    print(f"\nSQuAD v1.1 dev articles (1,580 chunks), {args.queries} warm queries, hit@k over {args.questions} questions "
-          "(a hit: a gold answer inside the k-th result: a quote for Verbatim, a whole chunk for the peers).")
-    print(table(["system", "build s", "query ms median", "p95", "query time vs Verbatim", "peak RSS MB", "hit@1 %",
-                 "hit@5 %"], rows))
+        rows.append(
+            [
+                name,
+                f"{r['build_s']:.1f}",
+                f"{r['query_median_ms']:.2f}",
+                f"{r['query_p95_ms']:.2f}",
+                ratio,
+                f"{r['peak_rss_mb']:.0f}",
+                f"{100 * r['hit@1']:.1f}",
+                f"{100 * r['hit@5']:.1f}",
+            ]
+        )
+    print(
+        f"\nSQuAD v1.1 dev articles (1,580 chunks), {args.queries} warm queries, hit@k over {args.questions} questions "
+        "(a hit: a gold answer inside the k-th result: a quote for Verbatim, a whole chunk for the peers)."
+    )
+    print(
+        table(
+            [
+                "system",
+                "build s",
+                "query ms median",
+                "p95",
+                "query time vs Verbatim",
+                "peak RSS MB",
+                "hit@1 %",
+                "hit@5 %",
+            ],
+            rows,
+        )
+    )
     save_result("peers", results)
 
 

@@ -92,8 +92,9 @@ def engine_for(set_path: Path, embedder, documents: Path | None) -> tuple[Engine
     questions = read_questions(set_path)
     documents = documents or default_documents_dir(set_path) or SHARED / "corpus"
     key = hashlib.sha256(str(documents.resolve()).encode()).hexdigest()[:10]
-    config = EngineConfig(documents_dir=documents, index_dir=CACHE / "train" / f"{documents.name}-{key}",
-                          learned_ranking=False)
+    config = EngineConfig(
+        documents_dir=documents, index_dir=CACHE / "train" / f"{documents.name}-{key}", learned_ranking=False
+    )
     build_index(config, embedder)
     return Engine.load(config, embedder, verify=False), questions
 
@@ -191,10 +192,18 @@ def train_answer_model(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="squad-v1.1-dev,squad-v2.0-dev,seed_dev.jsonl",
-                        help="question sets under ../shared/eval, comma-separated")
-    parser.add_argument("--docs", action="append", default=[], metavar="SET=DIR",
-                        help="the documents of a set that has none beside its questions")
+    parser.add_argument(
+        "--sets",
+        default="squad-v1.1-dev,squad-v2.0-dev,seed_dev.jsonl",
+        help="question sets under ../shared/eval, comma-separated",
+    )
+    parser.add_argument(
+        "--docs",
+        action="append",
+        default=[],
+        metavar="SET=DIR",
+        help="the documents of a set that has none beside its questions",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "index" / "models")
     parser.add_argument("--backend", default="onnx-int8")
     args = parser.parse_args()
@@ -231,8 +240,9 @@ def main() -> None:
     trained = [r for r in rows if not r.held_out]
     final_ranker = train_ranker(trained)
     # The answerability model learns from out-of-fold rankings: in-sample scores are too sure.
-    final_answer = train_answer_model(np.vstack([answer_x[i] for i in answer_x]),
-                                      np.array([answer_y[i] for i in answer_x]))
+    final_answer = train_answer_model(
+        np.vstack([answer_x[i] for i in answer_x]), np.array([answer_y[i] for i in answer_x])
+    )
     print(f"final models trained in {time.perf_counter() - started:.0f} s on {len(trained)} questions", flush=True)
     # Held-out questions are scored by the final models, which never saw them.
     for i, r in enumerate(rows):
@@ -266,8 +276,9 @@ def report_figures(rows, ranked, prob) -> dict:  # type: ignore[no-untyped-def]
     table_rows = []
     parts = dict.fromkeys((r.set_name, r.held_out) for r in rows)
     for name, held_out in parts:
-        answerable = [i for i, r in enumerate(rows)
-                      if r.set_name == name and r.held_out == held_out and r.question.answerable]
+        answerable = [
+            i for i, r in enumerate(rows) if r.set_name == name and r.held_out == held_out and r.question.answerable
+        ]
         n = max(1, len(answerable))
         at = {k: sum(1 for i in answerable if hits.get(i) and hits[i] <= k) / n for k in RANKS}
         label = f"{name} (held out)" if held_out else name
@@ -295,9 +306,21 @@ def choose_thresholds(rows, hits, prob) -> dict:  # type: ignore[no-untyped-def]
         precision = refused_unanswerable / len(refused) if refused else 1.0
         recall = refused_unanswerable / max(1, len(unanswerable))
         sweep.append({"cut": float(cut), "hit1_cost": base_hit1 - hit1, "precision": precision, "recall": recall})
-    print(table(["cut", "answerable hit@1 cost", "abstain precision", "abstain recall"],
-                [[f"{s['cut']:.2f}", f"{100 * s['hit1_cost']:.1f}", f"{100 * s['precision']:.1f}",
-                  f"{100 * s['recall']:.1f}"] for s in sweep]), flush=True)
+    print(
+        table(
+            ["cut", "answerable hit@1 cost", "abstain precision", "abstain recall"],
+            [
+                [
+                    f"{s['cut']:.2f}",
+                    f"{100 * s['hit1_cost']:.1f}",
+                    f"{100 * s['precision']:.1f}",
+                    f"{100 * s['recall']:.1f}",
+                ]
+                for s in sweep
+            ],
+        ),
+        flush=True,
+    )
     not_sure = max((s["cut"] for s in sweep if s["hit1_cost"] <= 0.03), default=0.05)
     not_found = max((s["cut"] for s in sweep if s["hit1_cost"] <= 0.01), default=0.05)
     return {"not_sure": not_sure, "not_found": min(not_found, not_sure), "sweep": sweep}

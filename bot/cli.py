@@ -62,9 +62,23 @@ def _count(limit: int):  # type: ignore[no-untyped-def]
 def _parser() -> argparse.ArgumentParser:
     # Global options work before or after the command ("verbatim index --index-dir X").
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--docs", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="documents folder (default: docs, or VERBATIM_DOCS_DIR)")
-    common.add_argument("--index-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="index folder (default: .verbatim/index)")
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details to stderr")
+    common.add_argument(
+        "--docs",
+        type=Path,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="documents folder (default: docs, or VERBATIM_DOCS_DIR)",
+    )
+    common.add_argument(
+        "--index-dir",
+        type=Path,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="index folder (default: .verbatim/index)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details to stderr"
+    )
     parser = argparse.ArgumentParser(
         prog="verbatim",
         description="Answer questions about your documents with their own words, quoted and cited.",
@@ -77,37 +91,94 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, **kwargs: object) -> argparse.ArgumentParser:
         return subparsers.add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
 
-    index = command("index", help="build or update the index", description="Index the documents. Only new or changed documents are embedded again; deleted ones are removed.")
+    index = command(
+        "index",
+        help="build or update the index",
+        description="Index the documents. Only new or changed documents are embedded again; deleted ones are removed.",
+    )
     index.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="documents folder (overrides --docs)")
     index.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
 
-    ask = command("ask", help="answer a question with quotes", description="Quote the passages that answer QUESTION, each with its citation, or say that the documents do not hold the answer. Builds the index first if there is none.")
+    ask = command(
+        "ask",
+        help="answer a question with quotes",
+        description="Quote the passages that answer QUESTION, each with its citation, or say that the documents do not hold the answer. Builds the index first if there is none.",
+    )
     ask.add_argument("question", metavar="QUESTION")
-    ask.add_argument("-k", type=_count(TOP_K_MAX), metavar="N", help=f"number of passages, 1 to {TOP_K_MAX} (default: VERBATIM_TOP_K, 3)")
+    ask.add_argument(
+        "-k",
+        type=_count(TOP_K_MAX),
+        metavar="N",
+        help=f"number of passages, 1 to {TOP_K_MAX} (default: VERBATIM_TOP_K, 3)",
+    )
     ask.add_argument("--json", action="store_true", help="print every field as JSON")
     ask.add_argument("--retriever", choices=RETRIEVERS, help="hybrid (default), dense or lexical")
 
-    search = command("search", help="list matching passages without abstaining", description="The best passages for QUERY, best first, even when none is a good answer. Needs an index (verbatim index).")
+    search = command(
+        "search",
+        help="list matching passages without abstaining",
+        description="The best passages for QUERY, best first, even when none is a good answer. Needs an index (verbatim index).",
+    )
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("-k", type=_count(SEARCH_MAX), default=10, metavar="N", help=f"number of passages, 1 to {SEARCH_MAX} (default: 10)")
+    search.add_argument(
+        "-k",
+        type=_count(SEARCH_MAX),
+        default=10,
+        metavar="N",
+        help=f"number of passages, 1 to {SEARCH_MAX} (default: 10)",
+    )
     search.add_argument("--json", action="store_true", help="print every field as JSON")
     search.add_argument("--retriever", choices=RETRIEVERS)
 
-    command("sources", help="list the indexed documents", description="List the indexed documents with their chunk counts and indexing times. Needs an index (verbatim index).")
+    command(
+        "sources",
+        help="list the indexed documents",
+        description="List the indexed documents with their chunk counts and indexing times. Needs an index (verbatim index).",
+    )
 
-    evaluate = command("eval", help="measure answer quality on a question set", description="Run a question set (JSON lines with gold answers) and report hit@1/3/5, MRR@10, abstain precision and recall, and whether every quote is verbatim.")
-    evaluate.add_argument("questions", type=Path, metavar="QUESTIONS", help="a questions .jsonl file, or a folder with questions.jsonl and docs/")
-    evaluate.add_argument("--retriever", choices=(*RETRIEVERS, "all"), default="hybrid", help="retriever to measure, or all three side by side")
+    evaluate = command(
+        "eval",
+        help="measure answer quality on a question set",
+        description="Run a question set (JSON lines with gold answers) and report hit@1/3/5, MRR@10, abstain precision and recall, and whether every quote is verbatim.",
+    )
+    evaluate.add_argument(
+        "questions",
+        type=Path,
+        metavar="QUESTIONS",
+        help="a questions .jsonl file, or a folder with questions.jsonl and docs/",
+    )
+    evaluate.add_argument(
+        "--retriever",
+        choices=(*RETRIEVERS, "all"),
+        default="hybrid",
+        help="retriever to measure, or all three side by side",
+    )
     evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     evaluate.add_argument("--threshold", type=float, help="abstain threshold to score at (default: the configured one)")
     evaluate.add_argument("--sweep", action="store_true", help="also show abstain precision/recall across thresholds")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    command("chat", help="try the bot in the terminal, without Discord", description="A console that shows exactly what the bot would post for each question (and /search, /sources, /source).")
-    command("run", help="run the Discord bot", description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot'). While Discord is unreachable it retries, one line per attempt; a refused token stops it at once.")
-    health = command("health", help="report whether the running bot is well", description="Read the health file the running bot keeps (VERBATIM_HEALTH_FILE): index loaded, last sync, gateway connected, last error. Exit 0 when healthy, 1 otherwise (a Docker HEALTHCHECK).")
+    command(
+        "chat",
+        help="try the bot in the terminal, without Discord",
+        description="A console that shows exactly what the bot would post for each question (and /search, /sources, /source).",
+    )
+    command(
+        "run",
+        help="run the Discord bot",
+        description="Connect to Discord and answer there. Needs DISCORD_TOKEN (see README, 'Discord bot'). While Discord is unreachable it retries, one line per attempt; a refused token stops it at once.",
+    )
+    health = command(
+        "health",
+        help="report whether the running bot is well",
+        description="Read the health file the running bot keeps (VERBATIM_HEALTH_FILE): index loaded, last sync, gateway connected, last error. Exit 0 when healthy, 1 otherwise (a Docker HEALTHCHECK).",
+    )
     health.add_argument("--json", action="store_true", help="print the health record as JSON")
-    command("model", help="prepare the embedding model now", description="Load the configured embedding model, exporting it to ONNX first if that was never done for this user (about 10 s, once), and say where it is cached.")
+    command(
+        "model",
+        help="prepare the embedding model now",
+        description="Load the configured embedding model, exporting it to ONNX first if that was never done for this user (about 10 s, once), and say where it is cached.",
+    )
 
     return parser
 
@@ -201,7 +272,10 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
         print(json.dumps([asdict(p) | {"citation": citation(p)} for p in passages], ensure_ascii=False, indent=2))
     else:
-        print("\n\n".join(f"{n}. (score {p.score:.3f})\n{quote_block(p)}" for n, p in enumerate(passages, 1)) or "No passages.")
+        print(
+            "\n\n".join(f"{n}. (score {p.score:.3f})\n{quote_block(p)}" for n, p in enumerate(passages, 1))
+            or "No passages."
+        )
     return 0
 
 
@@ -221,7 +295,11 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     from bot.health import read_health, render_health
 
     record, problems = read_health(settings.health_file)
-    print(json.dumps({"healthy": not problems, "problems": problems, **(record or {})}, indent=2) if args.json else render_health(record, problems))
+    print(
+        json.dumps({"healthy": not problems, "problems": problems, **(record or {})}, indent=2)
+        if args.json
+        else render_health(record, problems)
+    )
     return 0 if not problems else 1
 
 

@@ -31,8 +31,21 @@ def _percent(value: float | None) -> str:
 
 
 def metrics_table(rows: list[Metrics]) -> str:
-    header = ("retriever", "hit@1", "hit@3", "hit@5", "MRR@10", "shown@1", "shown@5", "abst.P", "abst.R",
-              "notfound.P", "notfound.R", "answered/not sure/not found", "verbatim")
+    header = (
+        "retriever",
+        "hit@1",
+        "hit@3",
+        "hit@5",
+        "MRR@10",
+        "shown@1",
+        "shown@5",
+        "abst.P",
+        "abst.R",
+        "notfound.P",
+        "notfound.R",
+        "answered/not sure/not found",
+        "verbatim",
+    )
     body = [
         (
             m.retriever,
@@ -104,18 +117,31 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         threshold = args.threshold if args.threshold is not None else engine.threshold_for(retriever)
         confidence = engine.confidence_thresholds()
         rows.append(
-            score(outcomes, retriever=retriever, threshold=threshold, confidence_thresholds=confidence,
-                  checker=checker, seconds=time.perf_counter() - started)
+            score(
+                outcomes,
+                retriever=retriever,
+                threshold=threshold,
+                confidence_thresholds=confidence,
+                checker=checker,
+                seconds=time.perf_counter() - started,
+            )
         )
         if args.sweep:
             sweeps.append(f"\n{retriever}:\n{sweep_table(outcomes, retriever, confidence)}")
     if args.json:
-        print(json.dumps({"questions": str(args.questions), "documents": str(documents), "results": [m.to_dict() for m in rows]}, indent=2))
+        print(
+            json.dumps(
+                {"questions": str(args.questions), "documents": str(documents), "results": [m.to_dict() for m in rows]},
+                indent=2,
+            )
+        )
     else:
         print(f"{len(questions)} questions ({rows[0].answerable} answerable) on {documents}\n")
         print(metrics_table(rows))
-        print("\nhit@k: confident answers only; shown@k: with the passages shown as \"not sure\"; "
-              "abst.: not found + not sure; notfound.: not found only.")
+        print(
+            '\nhit@k: confident answers only; shown@k: with the passages shown as "not sure"; '
+            "abst.: not found + not sure; notfound.: not found only."
+        )
         for sweep in sweeps:
             print(sweep)
     return 0 if all(m.quotes_not_verbatim == 0 for m in rows) else 3

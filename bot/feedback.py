@@ -28,7 +28,9 @@ class FeedbackLog:
                 handle.write(line + "\n")
 
     def vote(self, *, question: str, helpful: bool, user_id: int, citations: list[str]) -> None:
-        self._append({"kind": "vote", "helpful": helpful, "question": question, "user_id": user_id, "citations": citations})
+        self._append(
+            {"kind": "vote", "helpful": helpful, "question": question, "user_id": user_id, "citations": citations}
+        )
 
     def unanswered(self, *, question: str, user_id: int, guild_id: int | None) -> None:
         self._append({"kind": "unanswered", "question": question, "user_id": user_id, "guild_id": guild_id})

@@ -154,8 +154,12 @@ def render_health(record: dict[str, Any] | None, problems: list[str], now: float
     lines.append(f"gateway: {state} since {_ago(now - float(gateway.get('since', now)))}")
     error = record.get("last_error")
     if error:
-        lines.append(f"last error: {error.get('event')}: {error.get('message')} ({_ago(now - float(error.get('time', now)))})")
+        lines.append(
+            f"last error: {error.get('event')}: {error.get('message')} ({_ago(now - float(error.get('time', now)))})"
+        )
     else:
         lines.append("last error: none")
-    lines.append(f"bot: pid {record.get('pid')}, started {record.get('started_at')}, last report {_ago(now - float(record.get('updated', now)))}")
+    lines.append(
+        f"bot: pid {record.get('pid')}, started {record.get('started_at')}, last report {_ago(now - float(record.get('updated', now)))}"
+    )
     return "\n".join(lines)

@@ -52,7 +52,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        data.update({k: v if isinstance(v, (int, float, bool, type(None))) else str(v) for k, v in _fields(record).items()})
+        data.update(
+            {k: v if isinstance(v, (int, float, bool, type(None))) else str(v) for k, v in _fields(record).items()}
+        )
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)

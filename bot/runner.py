@@ -41,7 +41,13 @@ def make_service(settings: Settings) -> AnswerService:
     return AnswerService(settings.engine_config(), make_embedder(settings))
 
 
-def retry_delay(attempt: int, *, first: float = RETRY_FIRST_SECONDS, cap: float = RETRY_MAX_SECONDS, rng: random.Random | None = None) -> float:
+def retry_delay(
+    attempt: int,
+    *,
+    first: float = RETRY_FIRST_SECONDS,
+    cap: float = RETRY_MAX_SECONDS,
+    rng: random.Random | None = None,
+) -> float:
     """Seconds to wait before attempt ``attempt + 1``: doubling from ``first``, never above
     ``cap``, and jittered (between half and all of it) so a fleet of bots that lost the
     network together does not come back in lockstep."""
@@ -113,7 +119,9 @@ async def _login(bot: VerbatimBot, token: str, *, retry_max_seconds: float = RET
             return
         except (aiohttp.ClientError, OSError, TimeoutError, discord.DiscordServerError, discord.GatewayNotFound) as exc:
             delay = retry_delay(attempt, cap=retry_max_seconds)
-            log.warning("discord_unreachable", extra={"error": one_line(exc), "attempt": attempt, "retry_in_s": round(delay, 1)})
+            log.warning(
+                "discord_unreachable", extra={"error": one_line(exc), "attempt": attempt, "retry_in_s": round(delay, 1)}
+            )
             # Each login opens a new HTTP session; close this one and its connector (which
             # the session owns), so the next attempt starts afresh instead of leaking it.
             await bot.http.close()
@@ -121,7 +129,9 @@ async def _login(bot: VerbatimBot, token: str, *, retry_max_seconds: float = RET
             await asyncio.sleep(delay)
 
 
-async def serve(bot: VerbatimBot, token: str, *, health: Health | None = None, retry_max_seconds: float = RETRY_MAX_SECONDS) -> bool:
+async def serve(
+    bot: VerbatimBot, token: str, *, health: Health | None = None, retry_max_seconds: float = RETRY_MAX_SECONDS
+) -> bool:
     """Run ``bot`` until it stops or a stop signal arrives, then close it cleanly. Returns
     whether a signal stopped it.
 

@@ -144,7 +144,9 @@ class AnswerService:
                 if on_progress is not None:
                     loop.call_soon_threadsafe(on_progress, ReindexProgress(stage, done, total))
 
-            engine, report = await self._run(self._builds, open_index, self.config, self.embedder, build="always", progress=progress)
+            engine, report = await self._run(
+                self._builds, open_index, self.config, self.embedder, build="always", progress=progress
+            )
             assert report is not None
             self._swap(engine)
             return report, time.perf_counter() - started

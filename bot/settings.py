@@ -49,25 +49,64 @@ class Settings(BaseSettings):
     # The engine
     docs_dir: Path = Field(_ENGINE.documents_dir, description="Folder of documents to answer from.")
     index_dir: Path = Field(_ENGINE.index_dir, description="Where the index is stored.")
-    model: str = Field(_ENGINE.model, min_length=1, description="sentence-transformers model: the bundled one, a local folder, or a cached name.")
+    model: str = Field(
+        _ENGINE.model,
+        min_length=1,
+        description="sentence-transformers model: the bundled one, a local folder, or a cached name.",
+    )
     device: str = Field(_ENGINE.device, description="Torch device: cpu, cuda, cuda:N or mps.")
     backend: Literal[BACKENDS] = Field(  # type: ignore[valid-type]
         DEFAULT_BACKEND, description="Embedding backend: auto (ONNX int8 on CPU, else torch), torch, onnx or onnx-int8."
     )
-    model_cache_dir: Path | None = Field(None, description="Where the exported ONNX model is cached (default: the user's cache directory).")
+    model_cache_dir: Path | None = Field(
+        None, description="Where the exported ONNX model is cached (default: the user's cache directory)."
+    )
     allow_download: bool = Field(False, description="Let a non-bundled model be downloaded from the Hugging Face hub.")
-    chunk_size: int = Field(_ENGINE.chunking.max_chars, ge=100, le=8000, description="Largest chunk, in characters (about 4 per model token).")
-    chunk_overlap: int = Field(_ENGINE.chunking.overlap, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+    chunk_size: int = Field(
+        _ENGINE.chunking.max_chars,
+        ge=100,
+        le=8000,
+        description="Largest chunk, in characters (about 4 per model token).",
+    )
+    chunk_overlap: int = Field(
+        _ENGINE.chunking.overlap, ge=0, le=5, description="Sentences repeated between neighbouring chunks."
+    )
     top_k: int = Field(_ENGINE.top_k, ge=1, le=TOP_K_MAX, description="Passages quoted per answer.")
     retriever: Literal[RETRIEVERS] = Field(_ENGINE.retriever, description="How passages are found.")  # type: ignore[valid-type]
-    threshold: float = Field(_ENGINE.threshold, ge=-1.0, le=1.0, description="Cosine similarity below which the answer is 'not in the documents'.")
-    lexical_threshold: float = Field(_ENGINE.lexical_threshold, ge=0.0, le=1.0, description="Same, for lexical-only retrieval: share of question words quoted.")
-    learned_ranking: bool = Field(_ENGINE.learned_ranking, description="Rank with the shipped learned models and judge answers as answered / not sure / not found; off: cosine + coverage, two outcomes.")
-    not_sure_threshold: float | None = Field(_ENGINE.not_sure_threshold, ge=0.0, le=1.0, description="Confidence below which an answer is 'not sure' (default: the models' own cut; see README, Answer quality).")
-    not_found_threshold: float | None = Field(_ENGINE.not_found_threshold, ge=0.0, le=1.0, description="Confidence below which it is 'not found'.")
-    quote_max_chars: int = Field(_ENGINE.quote_max_chars, ge=50, le=1500, description="Character budget of one quote (one to three sentences).")
-    max_question_chars: int = Field(_ENGINE.max_question_chars, ge=10, le=20000, description="Longest question accepted.")
-    max_document_mb: float = Field(_ENGINE.max_document_bytes / MB, gt=0, le=1024, description="Larger documents are skipped with a warning.")
+    threshold: float = Field(
+        _ENGINE.threshold,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which the answer is 'not in the documents'.",
+    )
+    lexical_threshold: float = Field(
+        _ENGINE.lexical_threshold,
+        ge=0.0,
+        le=1.0,
+        description="Same, for lexical-only retrieval: share of question words quoted.",
+    )
+    learned_ranking: bool = Field(
+        _ENGINE.learned_ranking,
+        description="Rank with the shipped learned models and judge answers as answered / not sure / not found; off: cosine + coverage, two outcomes.",
+    )
+    not_sure_threshold: float | None = Field(
+        _ENGINE.not_sure_threshold,
+        ge=0.0,
+        le=1.0,
+        description="Confidence below which an answer is 'not sure' (default: the models' own cut; see README, Answer quality).",
+    )
+    not_found_threshold: float | None = Field(
+        _ENGINE.not_found_threshold, ge=0.0, le=1.0, description="Confidence below which it is 'not found'."
+    )
+    quote_max_chars: int = Field(
+        _ENGINE.quote_max_chars, ge=50, le=1500, description="Character budget of one quote (one to three sentences)."
+    )
+    max_question_chars: int = Field(
+        _ENGINE.max_question_chars, ge=10, le=20000, description="Longest question accepted."
+    )
+    max_document_mb: float = Field(
+        _ENGINE.max_document_bytes / MB, gt=0, le=1024, description="Larger documents are skipped with a warning."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log verbosity (any case).")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or JSON objects.")
 
@@ -78,12 +117,20 @@ class Settings(BaseSettings):
         description="The bot's token (DISCORD_TOKEN also works).",
     )
     dev_guild_id: int | None = Field(None, description="Sync commands to this server at once (development).")
-    moderator_role_ids: IdList = Field(default_factory=list, description="Roles that may /reindex besides Manage Server.")
-    help_channel_ids: IdList = Field(default_factory=list, description="Channels (or forums) whose new posts are answered.")
+    moderator_role_ids: IdList = Field(
+        default_factory=list, description="Roles that may /reindex besides Manage Server."
+    )
+    help_channel_ids: IdList = Field(
+        default_factory=list, description="Channels (or forums) whose new posts are answered."
+    )
     auto_answer: bool = Field(False, description="Answer new messages in the help channels in a thread.")
     cooldown_seconds: float = Field(10.0, ge=0, le=3600, description="Per-user pause between questions.")
-    feedback_file: Path = Field(Path(".verbatim/feedback.jsonl"), description="Where 👍/👎 and unanswered questions are recorded.")
-    health_file: Path = Field(Path(".verbatim/health.json"), description="Where the running bot writes its health, read by verbatim health.")
+    feedback_file: Path = Field(
+        Path(".verbatim/feedback.jsonl"), description="Where 👍/👎 and unanswered questions are recorded."
+    )
+    health_file: Path = Field(
+        Path(".verbatim/health.json"), description="Where the running bot writes its health, read by verbatim health."
+    )
     discord_api_base: str | None = Field(None, description="Override Discord's API base URL (tests only).")
     discord_gateway_url: str | None = Field(None, description="Override Discord's gateway URL (tests only).")
 

@@ -186,8 +186,16 @@ def build_index(
         vectors, sentence_vectors = _vectors_for(
             chunks, reused_rows, previous, embedder, titles, config.batch_size, progress
         )
-        write_build(directory, chunks, vectors, model=embedder.name, chunking=_chunking_dict(config),
-                    built_at=built_at, documents=records, sentence_vectors=sentence_vectors)
+        write_build(
+            directory,
+            chunks,
+            vectors,
+            model=embedder.name,
+            chunking=_chunking_dict(config),
+            built_at=built_at,
+            documents=records,
+            sentence_vectors=sentence_vectors,
+        )
     report = BuildReport(
         added=tuple(report_sets["added"]),
         changed=tuple(report_sets["changed"]),

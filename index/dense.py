@@ -56,7 +56,10 @@ def build_dense_index(vectors: np.ndarray, kind: str | None = None):  # type: ig
         index = faiss.IndexFlatIP(dimension)
     elif kind == "hnsw-sq8":
         index = faiss.IndexHNSWSQ(
-            dimension, faiss.ScalarQuantizer.QT_8bit, HNSW_LINKS, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
+            dimension,
+            faiss.ScalarQuantizer.QT_8bit,
+            HNSW_LINKS,
+            faiss.METRIC_INNER_PRODUCT,  # type: ignore[arg-type]
         )
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH

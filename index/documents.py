@@ -86,9 +86,7 @@ def discover(root: Path) -> tuple[list[Candidate], list[SkippedFile]]:
 
 def read_bytes(candidate: Candidate, max_bytes: int) -> bytes:
     if candidate.size > max_bytes:
-        raise DocumentSkipped(
-            f"too large ({candidate.size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB)"
-        )
+        raise DocumentSkipped(f"too large ({candidate.size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB)")
     try:
         with open(candidate.path, "rb") as handle:
             data = handle.read(max_bytes + 1)
@@ -129,9 +127,7 @@ def parse_document(relative: str, data: bytes) -> Document:
     )
 
 
-def load_documents(
-    root: Path, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
-) -> Iterator[Document | SkippedFile]:
+def load_documents(root: Path, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Iterator[Document | SkippedFile]:
     """Yield each document under ``root`` in path order, or a :class:`SkippedFile` for
     each file that cannot be used. One broken file never stops the others."""
     candidates, skipped = discover(root)

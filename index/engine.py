@@ -21,6 +21,7 @@ from index.types import Answer, Chunk, DocumentInfo, Outcome, Passage, Retriever
 
 log = logging.getLogger(__name__)
 
+
 def clean_question(question: str, max_chars: int) -> str:
     """The question as searched: control and format characters (NUL, RTL overrides) and
     lone surrogates dropped, whitespace collapsed. Raises :class:`InvalidQuestionError`
@@ -201,9 +202,12 @@ class Engine:
         question = self._clean(question)
         retriever = retriever or self.config.retriever
         ranking = self.searcher.search(question, retriever, k, hook=hook)
-        passages = tuple(self._passage(self._chunks[r.row], r.start, r.end, r.score, r.relevance) for r in ranking.spans)
-        return Judged(question, retriever, passages, self.outcome_for(passages, ranking.answerable, retriever),
-                      ranking.answerable)
+        passages = tuple(
+            self._passage(self._chunks[r.row], r.start, r.end, r.score, r.relevance) for r in ranking.spans
+        )
+        return Judged(
+            question, retriever, passages, self.outcome_for(passages, ranking.answerable, retriever), ranking.answerable
+        )
 
     def outcome_for(self, passages: Sequence[Passage], confidence: float | None, retriever: Retriever) -> Outcome:
         """not_found below the relevance floor or the learned not-found cut; not_sure below

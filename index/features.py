@@ -60,10 +60,16 @@ ANSWER_FEATURES = (
 # What a question asks for, by its wording.
 KIND_OTHER, KIND_QUANTITY, KIND_TIME, KIND_PERSON, KIND_PLACE, KIND_REASON, KIND_MANNER = range(7)
 _KINDS = (
-    (KIND_QUANTITY, re.compile(
-        r"\bhow (many|much|long|far|old|large|big|tall|high|often|fast)\b|\bwhat (percentage|percent|number|amount|size)\b"
-    )),
-    (KIND_TIME, re.compile(r"\bwhen\b|\bwhat (year|date|day|month|century|decade|time)\b|\bwhich (year|century|day)\b")),
+    (
+        KIND_QUANTITY,
+        re.compile(
+            r"\bhow (many|much|long|far|old|large|big|tall|high|often|fast)\b|\bwhat (percentage|percent|number|amount|size)\b"
+        ),
+    ),
+    (
+        KIND_TIME,
+        re.compile(r"\bwhen\b|\bwhat (year|date|day|month|century|decade|time)\b|\bwhich (year|century|day)\b"),
+    ),
     (KIND_PERSON, re.compile(r"\bwho\b|\bwhom\b|\bwhose\b")),
     (KIND_PLACE, re.compile(r"\bwhere\b")),
     (KIND_REASON, re.compile(r"\bwhy\b")),
@@ -73,8 +79,9 @@ _DIGIT = re.compile(r"\d")
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 _MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
 _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+")
-_NUMBER_WORDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b",
-                           re.IGNORECASE)
+_NUMBER_WORDS = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b", re.IGNORECASE
+)
 
 
 def question_kind(question: str) -> int:

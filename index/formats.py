@@ -142,8 +142,6 @@ def _ancestors(node):  # type: ignore[no-untyped-def]
         node = node.parent
 
 
-
-
 def parse_pdf(data: bytes) -> ParsedText:
     """PDF: the text of each page, pages separated by a blank line; page starts kept."""
     from index.documents import DocumentSkipped

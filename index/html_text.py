@@ -19,8 +19,25 @@ import re
 from index.types import Heading
 
 _INVISIBLE = frozenset(
-    {"script", "style", "noscript", "template", "head", "svg", "canvas", "iframe", "object",
-     "nav", "footer", "aside", "form", "button", "select", "input", "textarea"}
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "head",
+        "svg",
+        "canvas",
+        "iframe",
+        "object",
+        "nav",
+        "footer",
+        "aside",
+        "form",
+        "button",
+        "select",
+        "input",
+        "textarea",
+    }
 )
 _SKIPPED_ROLES = frozenset({"navigation", "search", "banner", "contentinfo", "complementary", "doc-toc"})
 # One class token, between separators: "md-sidebar", "wy-breadcrumbs", "theme-doc-toc-mobile",
@@ -37,21 +54,95 @@ _SKIPPED_CLASS = re.compile(
 # "header" boxes are furniture unless they hold a heading (AsciiDoc's #header holds the h1;
 # Texinfo's div.header holds only its Next/Previous/Up line).
 _HEADER_CLASS = re.compile(r"(^|[-_])header($|[-_])")
-_SKIPPED_IDS = frozenset({"footer", "toc", "toctitle", "sidebar", "breadcrumbs", "navigation", "navbar",
-                          "cookie-banner", "cookie-consent", "skip-link"})
+_SKIPPED_IDS = frozenset(
+    {
+        "footer",
+        "toc",
+        "toctitle",
+        "sidebar",
+        "breadcrumbs",
+        "navigation",
+        "navbar",
+        "cookie-banner",
+        "cookie-consent",
+        "skip-link",
+    }
+)
 # Texinfo's "Table of Contents" boxes (6.x: div.Contents_element; 7.x: div.element-contents).
-_TEXINFO_CONTENTS = frozenset({"contents_element", "shortcontents_element", "element-contents",
-                               "element-shortcontents", "contents-heading", "shortcontents-heading"})
+_TEXINFO_CONTENTS = frozenset(
+    {
+        "contents_element",
+        "shortcontents_element",
+        "element-contents",
+        "element-shortcontents",
+        "contents-heading",
+        "shortcontents-heading",
+    }
+)
 # Elements a class or id never removes: content structure, where Sphinx derives ids from
 # titles (a section titled "Navigation" has id="navigation").
 _NEVER_FURNITURE = frozenset(
-    {"section", "article", "main", "body", "h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd",
-     "li", "tr", "td", "th", "thead", "tbody", "code", "pre", "blockquote"}
+    {
+        "section",
+        "article",
+        "main",
+        "body",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "dl",
+        "dt",
+        "dd",
+        "li",
+        "tr",
+        "td",
+        "th",
+        "thead",
+        "tbody",
+        "code",
+        "pre",
+        "blockquote",
+    }
 )
 _BLOCKS = frozenset(
-    {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "table",
-     "tr", "thead", "tbody", "blockquote", "pre", "figure", "figcaption", "body", "br", "hr",
-     "h1", "h2", "h3", "h4", "h5", "h6", "caption", "address", "details", "summary", "header"}
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "li",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "table",
+        "tr",
+        "thead",
+        "tbody",
+        "blockquote",
+        "pre",
+        "figure",
+        "figcaption",
+        "body",
+        "br",
+        "hr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "caption",
+        "address",
+        "details",
+        "summary",
+        "header",
+    }
 )
 _CELLS = frozenset({"td", "th"})
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
@@ -59,8 +150,7 @@ _SPACE = re.compile(r"[ \t\r\n\f\v]+")
 
 # A Next/Previous/Up bar written as plain links (Texinfo, texi2html, GNU manuals): besides
 # its links it holds only these labels and punctuation.
-_NAV_WORDS = frozenset({"next", "previous", "prev", "up", "top", "contents", "index", "home", "back",
-                        "forward"})
+_NAV_WORDS = frozenset({"next", "previous", "prev", "up", "top", "contents", "index", "home", "back", "forward"})
 _NAV_RELS = frozenset({"next", "prev", "previous", "up", "start", "contents", "index", "top", "home"})
 _NAV_PUNCTUATION = re.compile(r"[\[\]()|,:;.·«»<>←→↑?&/\-–—\s\u00a0]+")
 _NAV_BAR_MAX_NODES = 80  # a bar is small; bigger blocks are never searched through

@@ -135,8 +135,12 @@ def export_onnx(model_path: Path, target: Path, *, quantize: bool) -> Path:
                 str(fp32),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
                 output_names=["token_embeddings"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                              "token_embeddings": axes},
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "token_type_ids": axes,
+                    "token_embeddings": axes,
+                },
                 opset_version=17,
                 dynamo=False,
             )

@@ -21,6 +21,7 @@ EXTRA_SENTENCE_COST = 0.08
 
 _LIST_MARKER = re.compile(r"\s*(?:[-*+•▪‣◦]|\d{1,3}[.)]|[a-z][.)])\s")
 
+
 def is_lead_in(text: str) -> bool:
     return text.rstrip().endswith(":")
 

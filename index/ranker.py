@@ -42,9 +42,10 @@ class Ranker:
         if not meta.is_file():
             return None
         info = json.loads(meta.read_text(encoding="utf-8"))
-        if tuple(info.get("span_features", ())) != SPAN_FEATURES or tuple(
-            info.get("answer_features", ())
-        ) != ANSWER_FEATURES:
+        if (
+            tuple(info.get("span_features", ())) != SPAN_FEATURES
+            or tuple(info.get("answer_features", ())) != ANSWER_FEATURES
+        ):
             log.warning("ranker_stale", extra={"folder": str(folder)})
             return None
         import lightgbm

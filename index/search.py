@@ -156,9 +156,7 @@ class Searcher:
         self._chunk_facts: dict[int, _ChunkFacts] = {}
 
     # ------------------------------------------------------------------ the pipeline
-    def search(
-        self, question: str, retriever: Retriever, k: int, *, hook: StageHook | None = None
-    ) -> Ranking:
+    def search(self, question: str, retriever: Retriever, k: int, *, hook: StageHook | None = None) -> Ranking:
         """The best ``k`` distinct spans for an already cleaned ``question``, and how likely
         the first is to answer it."""
         if retriever not in RETRIEVERS:
@@ -405,10 +403,7 @@ class Searcher:
                 sentence_tokens=[set(t) for t in ordered],
                 sentence_pairs=[{f"{a} {b}" for a, b in zip(t, t[1:])} for t in ordered],
                 sentence_signals=np.array(
-                    [
-                        (x.has_number, x.has_year, x.has_month, x.capitalized_share)
-                        for x in map(TextSignals.of, texts)
-                    ],
+                    [(x.has_number, x.has_year, x.has_month, x.capitalized_share) for x in map(TextSignals.of, texts)],
                     dtype=np.float32,
                 ).reshape(-1, 4),
                 heading_tokens=frozenset(tokenize(" ".join(chunk.section))),

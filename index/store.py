@@ -81,9 +81,18 @@ class Manifest:
 
 def chunk_to_json(chunk: Chunk) -> str:
     return json.dumps(
-        [chunk.document, chunk.start, chunk.end, chunk.line_start, chunk.line_end,
-         list(chunk.section), chunk.text, [list(s) for s in chunk.sentences], chunk.page,
-         list(chunk.sentence_tokens)],
+        [
+            chunk.document,
+            chunk.start,
+            chunk.end,
+            chunk.line_start,
+            chunk.line_end,
+            list(chunk.section),
+            chunk.text,
+            [list(s) for s in chunk.sentences],
+            chunk.page,
+            list(chunk.sentence_tokens),
+        ],
         ensure_ascii=False,
     )
 
@@ -91,8 +100,18 @@ def chunk_to_json(chunk: Chunk) -> str:
 def chunk_from_json(line: str) -> Chunk:
     document, start, end, line_start, line_end, section, text, sentences, page, *rest = json.loads(line)
     tokens = tuple(rest[0]) if rest else ()  # indexes written before tokens were stored have none
-    return Chunk(document, start, end, line_start, line_end, tuple(section), text,
-                 tuple((a, b) for a, b in sentences), page, tokens)
+    return Chunk(
+        document,
+        start,
+        end,
+        line_start,
+        line_end,
+        tuple(section),
+        text,
+        tuple((a, b) for a, b in sentences),
+        page,
+        tokens,
+    )
 
 
 def file_checksum(path: Path) -> str:
@@ -132,9 +151,7 @@ class IndexDirectory:
         try:
             name = pointer.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
-            raise IndexNotFoundError(
-                f"No index in {self.root}.", hint="Build one with: verbatim index"
-            ) from None
+            raise IndexNotFoundError(f"No index in {self.root}.", hint="Build one with: verbatim index") from None
         except OSError as exc:
             raise CorruptIndexError(f"Cannot read {pointer}: {exc.strerror}.", hint=_REBUILD_HINT) from exc
         build = self.builds / name
@@ -234,7 +251,11 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Tru
     if verify:
         for relative, expected in manifest.files.items():
             path = build / relative
-            if not path.is_file() or path.stat().st_size != expected["bytes"] or file_checksum(path) != expected["sha256"]:
+            if (
+                not path.is_file()
+                or path.stat().st_size != expected["bytes"]
+                or file_checksum(path) != expected["sha256"]
+            ):
                 raise CorruptIndexError(
                     f"The index file {relative} is missing, truncated or damaged.", hint=_REBUILD_HINT
                 )

@@ -13,8 +13,15 @@ MUTATION_LIST = load_mutations()
 
 def test_the_mutations_cover_every_invariant_of_issue_12():
     invariants = {m.invariant for m in MUTATION_LIST}
-    assert {"quotes verbatim", "honest refusal", "atomic index", "free event loop", "no file outside the corpus",
-            "token secrecy", "no pings"} <= invariants
+    assert {
+        "quotes verbatim",
+        "honest refusal",
+        "atomic index",
+        "free event loop",
+        "no file outside the corpus",
+        "token secrecy",
+        "no pings",
+    } <= invariants
 
 
 @pytest.mark.parametrize("mutation", MUTATION_LIST, ids=lambda m: m.name)

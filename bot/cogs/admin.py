@@ -48,11 +48,16 @@ def report_text(report: BuildReport, seconds: float) -> str:
     lines = [f"**Reindex done** in {seconds:.1f} s: {report.chunks} chunks."]
     for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
         if names:
-            shown = ", ".join(escape(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            shown = ", ".join(escape(n) for n in names[:10]) + (
+                f" and {len(names) - 10} more" if len(names) > 10 else ""
+            )
             lines.append(f"{label} ({len(names)}): {shown}")
     lines.append(f"Unchanged: {len(report.unchanged)}")
     if report.skipped:
-        lines.append(f"Skipped ({len(report.skipped)}): " + "; ".join(f"{escape(s.path)} ({escape(s.reason)})" for s in report.skipped[:5]))
+        lines.append(
+            f"Skipped ({len(report.skipped)}): "
+            + "; ".join(f"{escape(s.path)} ({escape(s.reason)})" for s in report.skipped[:5])
+        )
     return shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)
 
 
@@ -76,7 +81,11 @@ class AdminCog(commands.Cog):
     async def reindex(self, interaction: discord.Interaction) -> None:
         """Re-read the documents folder; questions keep being answered meanwhile."""
         if (self._task is not None and not self._task.done()) or self.bot.service.reindexing:
-            await interaction.response.send_message("A reindex is already running; I will report when it is done.", ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(
+                "A reindex is already running; I will report when it is done.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
             return
         self._progress = None
         replied = asyncio.Event()
@@ -93,7 +102,9 @@ class AdminCog(commands.Cog):
             text = report_text(report, seconds)
             log.info("reindexed", extra={"summary": report.summary})
         except Exception as exc:
-            text = f"**Reindex failed**; the previous index is still answering.\n{report_failure(exc, 'reindex_failed')}"
+            text = (
+                f"**Reindex failed**; the previous index is still answering.\n{report_failure(exc, 'reindex_failed')}"
+            )
         finally:
             editor.cancel()
         await replied.wait()  # the report edits the first reply: a quick reindex must not overtake it
@@ -129,7 +140,9 @@ class AdminCog(commands.Cog):
             text = "No unanswered questions recorded."
         else:
             text = "\n".join(f"• {escape(shorten(r['question'], 180))} ({r['time']})" for r in records)
-        embed = discord.Embed(title="Questions the documents could not answer", description=shorten(text, EMBED_DESCRIPTION_LIMIT))
+        embed = discord.Embed(
+            title="Questions the documents could not answer", description=shorten(text, EMBED_DESCRIPTION_LIMIT)
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
 

@@ -47,7 +47,9 @@ class AnswerView(discord.ui.View):
             await interaction.followup.send("There are no more passages.", ephemeral=True, allowed_mentions=NO_PINGS)
             return
         description, _ = quotes_description(extra, numbered=self.shown + 1)
-        embed = discord.Embed(title=shorten(f"More on: {self.answer.question}", EMBED_TITLE_LIMIT), description=description)
+        embed = discord.Embed(
+            title=shorten(f"More on: {self.answer.question}", EMBED_TITLE_LIMIT), description=description
+        )
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
@@ -60,7 +62,9 @@ class AnswerView(discord.ui.View):
 
     async def _vote(self, interaction: discord.Interaction, helpful: bool) -> None:
         if interaction.user.id in self.voted:
-            await interaction.response.send_message("You already voted on this answer.", ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(
+                "You already voted on this answer.", ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         self.voted.add(interaction.user.id)
         await asyncio.to_thread(
@@ -72,7 +76,9 @@ class AnswerView(discord.ui.View):
         )
         await interaction.response.send_message("Thanks, noted.", ephemeral=True, allowed_mentions=NO_PINGS)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[AnswerView]) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[AnswerView]
+    ) -> None:
         await report_error(interaction, error)
 
 
@@ -90,7 +96,9 @@ class AskCog(commands.Cog):
         answer = await self.bot.service.ask(question)
         if answer.outcome != "answered":  # a record for /unanswered; a full or read-only disk must not cost the answer
             try:
-                await asyncio.to_thread(self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id)
+                await asyncio.to_thread(
+                    self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id
+                )
             except OSError as exc:
                 log.warning("unanswered_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
         rendered = answer_embed(answer)
@@ -103,7 +111,9 @@ class AskCog(commands.Cog):
         """Ask the documents a question and get verbatim, cited quotes."""
         wait = self.cooldown.retry_after(interaction.user.id)
         if wait:
-            await interaction.response.send_message(UserCooldown.message(wait), ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(
+                UserCooldown.message(wait), ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         await interaction.response.defer(thinking=True)
         embed, view = await self.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id)
@@ -112,11 +122,15 @@ class AskCog(commands.Cog):
     async def ask_about_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Answer the chosen message as a question, as a reply to it."""
         if not message.content.strip():
-            await interaction.response.send_message("That message has no text to ask about.", ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(
+                "That message has no text to ask about.", ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         wait = self.cooldown.retry_after(interaction.user.id)
         if wait:
-            await interaction.response.send_message(UserCooldown.message(wait), ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(
+                UserCooldown.message(wait), ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         embed, view = await self.answer(message.content, user_id=interaction.user.id, guild_id=interaction.guild_id)
@@ -126,7 +140,11 @@ class AskCog(commands.Cog):
             # No right to post in that channel: show the answer to the asker alone.
             await interaction.followup.send(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
             return
-        spawn_extra(self.bot, "answered_note", interaction.followup.send("Answered in the channel.", ephemeral=True, allowed_mentions=NO_PINGS))
+        spawn_extra(
+            self.bot,
+            "answered_note",
+            interaction.followup.send("Answered in the channel.", ephemeral=True, allowed_mentions=NO_PINGS),
+        )
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -148,7 +166,11 @@ class AskCog(commands.Cog):
     async def _answer_mention(self, message: discord.Message) -> None:
         question = self._question_from(message)
         if not question:
-            await message.reply("Ask me a question after the mention, and I will quote the documents.", mention_author=False, allowed_mentions=NO_PINGS)
+            await message.reply(
+                "Ask me a question after the mention, and I will quote the documents.",
+                mention_author=False,
+                allowed_mentions=NO_PINGS,
+            )
             return
         wait = self.cooldown.retry_after(message.author.id)
         if wait:
@@ -157,7 +179,9 @@ class AskCog(commands.Cog):
         # "Verbatim is typing…" is a courtesy: it runs beside the answer and may fail on its own.
         typing = spawn_extra(self.bot, "typing", message.channel.typing())
         try:
-            embed, view = await self.answer(question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None)
+            embed, view = await self.answer(
+                question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None
+            )
             await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
         except Exception as exc:  # a listener has no error handler: tell the user, log the rest
             await self._report_listener_error(message, exc)
@@ -169,7 +193,9 @@ class AskCog(commands.Cog):
         if not question:
             return
         try:
-            embed, view = await self.answer(question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None)
+            embed, view = await self.answer(
+                question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None
+            )
             thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except Exception as exc:

@@ -56,7 +56,9 @@ class SearchView(discord.ui.View):
         embed.set_author(name=f"Shared by {interaction.user.display_name}")
         await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[SearchView]) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[SearchView]
+    ) -> None:
         await report_error(interaction, error)
 
 

@@ -57,7 +57,9 @@ def stored(fake: FakeDiscord, call: Any) -> dict[str, Any]:
     return fake.world.messages[int(message_id)]
 
 
-def assert_verbatim_quotes(h: Harness, description: str, question: str, *, limit: int | None = None) -> list[tuple[str, str]]:
+def assert_verbatim_quotes(
+    h: Harness, description: str, question: str, *, limit: int | None = None
+) -> list[tuple[str, str]]:
     """Each quote, un-escaped, is exactly ``document_text[start:end]`` of the engine's passage,
     and is followed by its citation."""
     quotes = quotes_in(description)
@@ -84,7 +86,13 @@ async def test_startup_syncs_every_command_to_the_dev_guild_at_once(verbatim: St
     assert fake.calls.index(sync) < 3
     commands = {(c["name"], c.get("type", 1)): c for c in sync.json}
     assert set(commands) == {
-        ("ask", 1), ("search", 1), ("sources", 1), ("source", 1), ("reindex", 1), ("unanswered", 1), ("Ask the docs", 3),
+        ("ask", 1),
+        ("search", 1),
+        ("sources", 1),
+        ("source", 1),
+        ("reindex", 1),
+        ("unanswered", 1),
+        ("Ask the docs", 3),
     }
     for name in ("reindex", "unanswered"):
         command = commands[(name, 1)]
@@ -155,7 +163,10 @@ async def test_ask_defers_then_quotes_verbatim_with_citations_and_buttons(verbat
     down = await h.run(fake.component_click(button_id(body, emoji="👎"), message, user=fake.admin))
     assert down.json["data"]["content"] == "Thanks, noted."
     records = [json.loads(line) for line in h.settings.feedback_file.read_text("utf-8").splitlines()]
-    assert [(r["helpful"], r["user_id"]) for r in records] == [(True, int(fake.member["id"])), (False, int(fake.admin["id"]))]
+    assert [(r["helpful"], r["user_id"]) for r in records] == [
+        (True, int(fake.member["id"])),
+        (False, int(fake.admin["id"])),
+    ]
 
 
 # --------------------------------------------------------------------------------- 3. abstaining
@@ -237,7 +248,9 @@ async def test_search_is_private_paged_and_can_be_posted(verbatim: StartBot) -> 
     assert turned.route == CALLBACK and turned.json["type"] == 7
     page_two = turned.json["data"]["embeds"][0]
     assert page_two["footer"]["text"].startswith(f"Page 2 of {pages}")
-    assert page_two["description"].startswith("**4.**\n> ") and page_two["description"] != embed_of(first)["description"]
+    assert (
+        page_two["description"].startswith("**4.**\n> ") and page_two["description"] != embed_of(first)["description"]
+    )
     assert {b["label"]: b.get("disabled", False) for b in buttons(turned.json["data"])}["Previous"] is False
     assert stored(fake, first)["embeds"][0]["footer"]["text"].startswith("Page 2")  # the message was edited
 
@@ -313,8 +326,14 @@ async def test_source_autocomplete_offers_only_names_discord_accepts(verbatim: S
 
 # Names that lead out of the documents folder, to files that exist ({secret} is next to it).
 ESCAPING_NAMES = [
-    "../secret.txt", "{secret}", "../docs/../secret.txt", "/etc/passwd", "../../../../../../../../etc/passwd",
-    "../../etc/passwd", "nope.txt", f"../{SEED_NAME}",
+    "../secret.txt",
+    "{secret}",
+    "../docs/../secret.txt",
+    "/etc/passwd",
+    "../../../../../../../../etc/passwd",
+    "../../etc/passwd",
+    "nope.txt",
+    f"../{SEED_NAME}",
 ]
 
 
@@ -444,7 +463,9 @@ async def test_mention_with_a_question_gets_a_reply_and_a_bare_mention_a_hint(ve
     assert hint.json["allowed_mentions"]["replied_user"] is False
 
 
-async def test_auto_answer_posts_in_a_new_thread_in_help_channels_only(verbatim: StartBot, fake_discord: FakeDiscord) -> None:
+async def test_auto_answer_posts_in_a_new_thread_in_help_channels_only(
+    verbatim: StartBot, fake_discord: FakeDiscord
+) -> None:
     fake = fake_discord
     help_channel, other = fake.guild.channel_ids[:2]
     h = await verbatim(auto_answer=True, help_channel_ids=[help_channel])
@@ -515,7 +536,9 @@ async def test_reindex_is_for_moderators_runs_in_background_and_keeps_answering(
     assert not h.service.reindexing and h.service.engine is old_engine
     embedded_before = len(embedder.embedded)
 
-    (h.docs_dir / "alpacas.md").write_text("# Alpacas\n\nAlpacas hum when they are content and spit when annoyed.\n", encoding="utf-8")
+    (h.docs_dir / "alpacas.md").write_text(
+        "# Alpacas\n\nAlpacas hum when they are content and spit when annoyed.\n", encoding="utf-8"
+    )
     embedder.gate.clear()
     ix = fake.slash_command("reindex", user=fake.admin)
     started = await h.run(ix)
@@ -532,7 +555,9 @@ async def test_reindex_is_for_moderators_runs_in_background_and_keeps_answering(
     progress = await fake.wait_for(
         lambda c: c.ok and f"/{ix['token']}/messages/@original" in c.path and c.method == "PATCH", timeout=5
     )
-    assert re.fullmatch(r"Reindexing… (reading documents|embedding new text)( \(\d+/\d+\))?\.", progress.json["content"])
+    assert re.fullmatch(
+        r"Reindexing… (reading documents|embedding new text)( \(\d+/\d+\))?\.", progress.json["content"]
+    )
     assert progress.json["allowed_mentions"] == {"parse": []}
 
     # Questions are answered from the old index meanwhile.
@@ -542,8 +567,12 @@ async def test_reindex_is_for_moderators_runs_in_background_and_keeps_answering(
 
     embedder.gate.set()
     done = await fake.wait_for(
-        lambda c: c.ok and c.method == "PATCH" and f"/{ix['token']}/messages/@original" in c.path
-        and "Reindex done" in (c.json.get("content") or ""),
+        lambda c: (
+            c.ok
+            and c.method == "PATCH"
+            and f"/{ix['token']}/messages/@original" in c.path
+            and "Reindex done" in (c.json.get("content") or "")
+        ),
         timeout=15,
     )
     text = done.json["content"]
@@ -563,13 +592,19 @@ async def test_reindex_is_for_moderators_runs_in_background_and_keeps_answering(
     again = fake.slash_command("reindex", user=fake.admin)
     await h.run(again)
     report = await fake.wait_for(
-        lambda c: c.ok and f"/{again['token']}/messages/@original" in c.path and "Reindex done" in (c.json.get("content") or ""),
+        lambda c: (
+            c.ok
+            and f"/{again['token']}/messages/@original" in c.path
+            and "Reindex done" in (c.json.get("content") or "")
+        ),
         timeout=15,
     )
     assert "Changed (1): notices.md" in report.json["content"] and "Removed (1): alpacas.md" in report.json["content"]
 
 
-async def test_a_moderator_role_may_reindex_without_manage_server(verbatim: StartBot, fake_discord: FakeDiscord) -> None:
+async def test_a_moderator_role_may_reindex_without_manage_server(
+    verbatim: StartBot, fake_discord: FakeDiscord
+) -> None:
     fake = fake_discord
     carol, role_id = add_moderator(fake)  # before the bot receives the guild and its roles
     h = await verbatim(moderator_role_ids=[role_id])
@@ -578,7 +613,9 @@ async def test_a_moderator_role_may_reindex_without_manage_server(verbatim: Star
     started = await h.run(ix)
     assert started.json["data"]["content"].startswith("Reindexing…") and is_ephemeral(started)
     done = await fake.wait_for(
-        lambda c: c.ok and f"/{ix['token']}/messages/@original" in c.path and "Reindex done" in (c.json.get("content") or ""),
+        lambda c: (
+            c.ok and f"/{ix['token']}/messages/@original" in c.path and "Reindex done" in (c.json.get("content") or "")
+        ),
         timeout=15,
     )
     assert "Unchanged: 2" in done.json["content"]
@@ -673,7 +710,9 @@ async def test_a_quick_reindex_reports_even_when_its_first_reply_is_slow(verbati
     ix = fake.slash_command("reindex", user=fake.admin)
     await fake.dispatch_interaction(ix)
     done = await fake.wait_for(
-        lambda c: c.ok and f"/{ix['token']}/messages/@original" in c.path and "Reindex done" in (c.json.get("content") or ""),
+        lambda c: (
+            c.ok and f"/{ix['token']}/messages/@original" in c.path and "Reindex done" in (c.json.get("content") or "")
+        ),
         timeout=10,
     )
     assert "Unchanged: 2" in done.json["content"]
@@ -691,7 +730,11 @@ async def test_a_failed_reindex_says_so_and_the_old_index_keeps_answering(verbat
     ix = fake.slash_command("reindex", user=fake.admin)
     await h.run(ix)
     failed = await fake.wait_for(
-        lambda c: c.ok and f"/{ix['token']}/messages/@original" in c.path and "Reindex failed" in (c.json.get("content") or ""),
+        lambda c: (
+            c.ok
+            and f"/{ix['token']}/messages/@original" in c.path
+            and "Reindex failed" in (c.json.get("content") or "")
+        ),
         timeout=10,
     )
     text = failed.json["content"]

@@ -107,7 +107,11 @@ async def asks_and_a_reindex(h: Harness, questions: list[str], *, must_quote: bo
         description = embed_of(answer)["description"]
         assert quotes_in(description) if must_quote else description
     done = await fake.wait_for(
-        lambda c: c.ok and f"/{reindex['token']}/messages/@original" in c.path and "Reindex done" in (c.json.get("content") or ""),
+        lambda c: (
+            c.ok
+            and f"/{reindex['token']}/messages/@original" in c.path
+            and "Reindex done" in (c.json.get("content") or "")
+        ),
         timeout=120,
     )
     return str(done.json["content"])

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow
 def workdir(tmp_path, monkeypatch, model_cache):
     """A fresh folder with the bundled docs/ and no index, as after a clone."""
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "anthropic-dod-standoff.txt").write_bytes((REPO / "docs" / "anthropic-dod-standoff.txt").read_bytes())
+    (tmp_path / "docs" / "anthropic-dod-standoff.txt").write_bytes(
+        (REPO / "docs" / "anthropic-dod-standoff.txt").read_bytes()
+    )
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith("VERBATIM_"):
@@ -48,7 +50,17 @@ def test_ask_json_has_every_field_and_exact_offsets(workdir, capsys):
     assert data["outcome"] == "answered" and 0.0 <= data["confidence"] <= 1.0
     source = (workdir / "docs" / "anthropic-dod-standoff.txt").read_text(encoding="utf-8")
     for passage in data["passages"]:
-        assert {"document", "section", "start", "end", "line_start", "line_end", "score", "relevance", "citation"} <= set(passage)
+        assert {
+            "document",
+            "section",
+            "start",
+            "end",
+            "line_start",
+            "line_end",
+            "score",
+            "relevance",
+            "citation",
+        } <= set(passage)
         assert source[passage["start"] : passage["end"]] == passage["text"]
     assert "CEO of OpenAI" in data["passages"][0]["text"]
 
@@ -107,11 +119,20 @@ def test_help_explains_the_commands():
 
 def test_black_box_console_script_answers_offline(workdir, model_cache):
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
-    env.update(VERBATIM_MODEL_CACHE_DIR=str(model_cache), HF_HUB_OFFLINE="1", NO_PROXY="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    env.update(
+        VERBATIM_MODEL_CACHE_DIR=str(model_cache),
+        HF_HUB_OFFLINE="1",
+        NO_PROXY="*",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+    )
     verbatim = os.path.join(os.path.dirname(sys.executable), "verbatim")
     result = subprocess.run(
         [verbatim, "ask", "What designation did the DoD finally give Anthropic?"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "national security supply chain risk" in result.stdout
@@ -147,7 +168,15 @@ def test_the_readme_library_snippet_builds_an_index_the_cli_answers_from(workdir
     assert err == "", err  # neither "No index yet" nor a refusal for another model
 
 
-@pytest.mark.parametrize(("k", "problem"), [("0", "must be from 1 to 10 (got 0)"), ("-1", "must be from 1 to 10 (got -1)"), ("11", "must be from 1 to 10"), ("two", "'two' is not a whole number")])
+@pytest.mark.parametrize(
+    ("k", "problem"),
+    [
+        ("0", "must be from 1 to 10 (got 0)"),
+        ("-1", "must be from 1 to 10 (got -1)"),
+        ("11", "must be from 1 to 10"),
+        ("two", "'two' is not a whole number"),
+    ],
+)
 def test_a_passage_count_out_of_range_is_refused(workdir, capsys, k, problem):
     with pytest.raises(SystemExit) as exited:
         main(["ask", "-k", k, "Who leads OpenAI?"])
@@ -165,7 +194,9 @@ def test_indexing_a_file_says_it_is_a_file(workdir, capsys):
     (workdir / "README.md").write_text("# Notes\n\nHello.\n", encoding="utf-8")
     assert main(["index", "README.md"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: README.md is a file; Verbatim indexes a folder of documents.") and err.count("\n") == 1
+    assert (
+        err.startswith("error: README.md is a file; Verbatim indexes a folder of documents.") and err.count("\n") == 1
+    )
 
 
 @pytest.mark.parametrize("command", [["sources"], ["search", "llamas"]])

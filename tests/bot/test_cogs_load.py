@@ -54,7 +54,9 @@ def test_the_ping_check_flags_every_way_a_message_could_ping() -> None:
     assert ix is None  # no command synced in a fresh fake; the asker set is empty
     good = [
         _call("POST", "/channels/1/messages", {"content": "x", "allowed_mentions": {"parse": []}}),
-        _call("POST", "/channels/1/messages", {"content": "x", "allowed_mentions": {"parse": [], "replied_user": False}}),
+        _call(
+            "POST", "/channels/1/messages", {"content": "x", "allowed_mentions": {"parse": [], "replied_user": False}}
+        ),
         _call("POST", "/interactions/1/t/callback", {"type": 5}),
         _call("POST", "/interactions/1/t/callback", {"type": 5, "data": {"flags": 64}}),
         _call("POST", "/interactions/1/t/callback", {"type": 8, "data": {"choices": []}}),
@@ -64,11 +66,21 @@ def test_the_ping_check_flags_every_way_a_message_could_ping() -> None:
         _call("POST", "/channels/1/messages", {"content": "x"}),
         _call("PATCH", "/channels/1/messages/2", {"content": "x", "allowed_mentions": {"parse": ["everyone"]}}),
         _call("POST", "/webhooks/1/t", {"content": "x", "allowed_mentions": {"parse": ["users"]}}),
-        _call("PATCH", "/webhooks/1/t/messages/@original", {"content": "x", "allowed_mentions": {"parse": [], "roles": ["456"]}}),
+        _call(
+            "PATCH",
+            "/webhooks/1/t/messages/@original",
+            {"content": "x", "allowed_mentions": {"parse": [], "roles": ["456"]}},
+        ),
         _call("POST", "/webhooks/1/t", {"content": "x", "allowed_mentions": {"parse": [], "users": ["123"]}}),
-        _call("POST", "/channels/1/messages", {"content": "x", "allowed_mentions": {"parse": [], "replied_user": True}}),
+        _call(
+            "POST", "/channels/1/messages", {"content": "x", "allowed_mentions": {"parse": [], "replied_user": True}}
+        ),
         _call("POST", "/interactions/1/t/callback", {"type": 4, "data": {"content": "x"}}),
-        _call("POST", "/interactions/1/t/callback", {"type": 7, "data": {"embeds": [], "allowed_mentions": {"parse": ["roles"]}}}),
+        _call(
+            "POST",
+            "/interactions/1/t/callback",
+            {"type": 7, "data": {"embeds": [], "allowed_mentions": {"parse": ["roles"]}}},
+        ),
     ]
     fake.calls = good
     assert ping_problems(fake) == []

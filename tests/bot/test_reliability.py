@@ -98,7 +98,8 @@ async def _questions_during_a_reindex(h, round_number: int) -> float:
     assert "already running" in second.json["data"]["content"]
 
     interactions = [
-        h.fake.slash_command("ask", {"question": f"What did the Department of Defense demand? ({n})"}) for n in range(50)
+        h.fake.slash_command("ask", {"question": f"What did the Department of Defense demand? ({n})"})
+        for n in range(50)
     ]
     await asyncio.gather(*(h.fake.dispatch_interaction(ix) for ix in interactions))
     answers = await asyncio.gather(*(h.fake.wait_for_answer(ix, timeout=30) for ix in interactions))
@@ -366,7 +367,7 @@ async def test_a_refused_typing_indicator_does_not_stop_a_mention_answer(verbati
 
 @pytest.mark.parametrize("status", [500, 403])
 async def test_a_failing_answered_note_does_not_turn_the_menu_answer_into_an_error(verbatim, status) -> None:
-    """"Ask the docs" posts the answer in the channel, then a private "Answered in the channel."
+    """ "Ask the docs" posts the answer in the channel, then a private "Answered in the channel."
     note. When the note fails, the user is not told that something went wrong."""
     h = await verbatim()
     fake = h.fake

@@ -31,7 +31,9 @@ SENTENCE = st.builds(
     st.sampled_from([".", "!", "?"]),
 )
 PASSAGE_TEXT = st.builds(
-    lambda sentences, seps: "".join(s + (seps[i % len(seps)] if i < len(sentences) - 1 else "") for i, s in enumerate(sentences)),
+    lambda sentences, seps: "".join(
+        s + (seps[i % len(seps)] if i < len(sentences) - 1 else "") for i, s in enumerate(sentences)
+    ),
     st.lists(SENTENCE, min_size=1, max_size=30),
     st.lists(st.sampled_from([" ", " ", "\n", "\n\n"]), min_size=1, max_size=5),
 )
@@ -129,7 +131,10 @@ def test_abstention_lists_suggestions_and_has_no_quotes() -> None:
 
     answer = Answer("q", (), True, suggestions=(SectionRef("a_b.md", ("Intro",), 4, 0.1),), index_built_at="t")
     embed = answer_embed(answer).embed
-    assert embed.description == "**Not in the documents.** I found nothing that answers this.\n\nNearest sections:\n• a\\_b.md › Intro \\(line 4\\)"
+    assert (
+        embed.description
+        == "**Not in the documents.** I found nothing that answers this.\n\nNearest sections:\n• a\\_b.md › Intro \\(line 4\\)"
+    )
     assert embed.footer.text == "Index built t"
 
 
@@ -140,8 +145,14 @@ def test_search_sources_and_source_embeds_stay_inside_limits() -> None:
         assert len(embed.description or "") <= EMBED_DESCRIPTION_LIMIT and embed_total(embed) <= EMBED_TOTAL_LIMIT
         assert len(embed.title or "") <= EMBED_TITLE_LIMIT
     documents = [
-        DocumentInfo(path=f"folder_{n}/" + "x" * 80 + ".md", title="T", chunks=n, indexed_at="2026-01-01", sha256="0",
-                     sections=tuple((f"Section {m}", "Sub") for m in range(100)))
+        DocumentInfo(
+            path=f"folder_{n}/" + "x" * 80 + ".md",
+            title="T",
+            chunks=n,
+            indexed_at="2026-01-01",
+            sha256="0",
+            sections=tuple((f"Section {m}", "Sub") for m in range(100)),
+        )
         for n in range(400)
     ]
     embed = sources_embed(documents, "2026-01-01")
@@ -183,4 +194,6 @@ def test_a_not_sure_answer_says_so_before_its_quotes() -> None:
     description = answer_embed(answer).embed.description or ""
     assert description.startswith("**Not sure.** These passages may help, but none answers this directly.")
     assert "Llamas hum softly." in description
-    assert "Not sure" not in (answer_embed(Answer("q", (passage("Llamas hum softly."),), False)).embed.description or "")
+    assert "Not sure" not in (
+        answer_embed(Answer("q", (passage("Llamas hum softly."),), False)).embed.description or ""
+    )

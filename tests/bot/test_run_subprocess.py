@@ -66,7 +66,12 @@ def closed_port() -> int:
 
 def test_run_without_a_token_is_one_line_pointing_to_chat(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*verbatim_command(), "run"], cwd=tmp_path, env=clean_env(tmp_path / "models"), capture_output=True, text=True, timeout=60
+        [*verbatim_command(), "run"],
+        cwd=tmp_path,
+        env=clean_env(tmp_path / "models"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stdout == ""
@@ -77,7 +82,9 @@ def test_run_without_a_token_is_one_line_pointing_to_chat(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-async def test_run_with_a_token_discord_refuses_is_one_line(fake_discord: FakeDiscord, tmp_path: Path, model_cache: Path) -> None:
+async def test_run_with_a_token_discord_refuses_is_one_line(
+    fake_discord: FakeDiscord, tmp_path: Path, model_cache: Path
+) -> None:
     """At once: the index is still being built (real model) when the refusal comes back."""
     seed_docs(tmp_path)
     env = clean_env(
@@ -89,7 +96,12 @@ async def test_run_with_a_token_discord_refuses_is_one_line(fake_discord: FakeDi
         VERBATIM_INDEX_DIR=str(tmp_path / "index"),
     )
     process = await asyncio.create_subprocess_exec(
-        *verbatim_command(), "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *verbatim_command(),
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1
@@ -132,7 +144,13 @@ async def test_verbatim_run_answers_ask_through_discord_and_chat_shows_the_same(
             # The health check (Docker's HEALTHCHECK) agrees: index loaded, gateway connected.
             await health_record(tmp_path / "health.json", lambda r: r["gateway"]["connected"] and r["index"]["loaded"])
             health = await asyncio.to_thread(
-                subprocess.run, [*verbatim_command(), "health"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+                subprocess.run,
+                [*verbatim_command(), "health"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             assert health.returncode == 0, health.stdout + health.stderr
             assert health.stdout.startswith("healthy\nindex: loaded, ") and "gateway: connected" in health.stdout
@@ -150,7 +168,9 @@ async def test_verbatim_run_answers_ask_through_discord_and_chat_shows_the_same(
     assert process.returncode == 0, errors
     assert "Traceback" not in errors
     assert errors.strip() == "", errors  # a normal run logs no warnings (default level WARNING)
-    await fake.signal.wait_until(lambda: all(c.close_code is not None for c in fake.gateway.connections) or None, 10, "close")
+    await fake.signal.wait_until(
+        lambda: all(c.close_code is not None for c in fake.gateway.connections) or None, 10, "close"
+    )
     # discord.py sent a close frame (it uses 1000 or 4000); a killed process leaves 1006 (abnormal closure).
     assert [c.close_code for c in fake.gateway.connections] in ([1000], [4000])
 
@@ -196,7 +216,12 @@ async def test_unreachable_discord_is_one_line_per_attempt_until_stopped(tmp_pat
         VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
     )
     process = await asyncio.create_subprocess_exec(
-        *verbatim_command(), "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *verbatim_command(),
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None
     lines: list[str] = []
@@ -206,7 +231,13 @@ async def test_unreachable_discord_is_one_line_per_attempt_until_stopped(tmp_pat
             assert line, f"verbatim run ended early: {lines}"
             lines.append(line.decode().rstrip("\n"))
         health = await asyncio.to_thread(
-            subprocess.run, [*verbatim_command(), "health"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+            subprocess.run,
+            [*verbatim_command(), "health"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -242,7 +273,12 @@ async def test_sigterm_during_a_first_build_stops_at_once(tmp_path: Path, model_
         VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
     )
     process = await asyncio.create_subprocess_exec(
-        *verbatim_command(), "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *verbatim_command(),
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         # The health file is first written as the event loop starts, with the build under way.

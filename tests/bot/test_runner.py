@@ -21,12 +21,16 @@ def test_retry_delays_double_up_to_a_cap_with_jitter():
 
 def test_a_gateway_reconnect_is_one_line_not_a_traceback():
     try:
-        raise OSError("Cannot connect to host gateway.discord.gg:443 ssl:default [Temporary failure in name resolution]")
+        raise OSError(
+            "Cannot connect to host gateway.discord.gg:443 ssl:default [Temporary failure in name resolution]"
+        )
     except OSError:
         import sys
 
         exc_info = sys.exc_info()
-    record = logging.LogRecord("discord.client", logging.ERROR, __file__, 1, "Attempting a reconnect in %.2fs", (4.37,), exc_info)
+    record = logging.LogRecord(
+        "discord.client", logging.ERROR, __file__, 1, "Attempting a reconnect in %.2fs", (4.37,), exc_info
+    )
     assert OneLineReconnects().filter(record)
     line = KeyValueFormatter().format(record)
     assert "\n" not in line and "Traceback" not in line

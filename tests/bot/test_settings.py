@@ -69,13 +69,16 @@ def test_defaults_are_the_engines_own():
     assert load_settings().engine_config() == EngineConfig()
 
 
-@pytest.mark.parametrize(("variable", "value", "field", "expected"), [
-    ("VERBATIM_LOG_LEVEL", "debug", "log_level", "DEBUG"),
-    ("VERBATIM_LOG_LEVEL", " Info ", "log_level", "INFO"),
-    ("VERBATIM_BACKEND", "ONNX-INT8", "backend", "onnx-int8"),
-    ("VERBATIM_RETRIEVER", "Lexical", "retriever", "lexical"),
-    ("VERBATIM_LOG_FORMAT", "JSON", "log_format", "json"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "field", "expected"),
+    [
+        ("VERBATIM_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+        ("VERBATIM_LOG_LEVEL", " Info ", "log_level", "INFO"),
+        ("VERBATIM_BACKEND", "ONNX-INT8", "backend", "onnx-int8"),
+        ("VERBATIM_RETRIEVER", "Lexical", "retriever", "lexical"),
+        ("VERBATIM_LOG_FORMAT", "JSON", "log_format", "json"),
+    ],
+)
 def test_choices_are_accepted_in_any_case(monkeypatch, variable, value, field, expected):
     monkeypatch.setenv(variable, value)
     assert getattr(load_settings(), field) == expected

@@ -33,7 +33,9 @@ def list_docs(tmp_path: Path) -> Path:
     folder = tmp_path / "list-docs"
     folder.mkdir()
     (folder / "triggers.md").write_text(TRIGGERS, encoding="utf-8")
-    (folder / "other.md").write_text("# Other\n\nPackages are installed with dpkg. Removal uses dpkg -r.\n", encoding="utf-8")
+    (folder / "other.md").write_text(
+        "# Other\n\nPackages are installed with dpkg. Removal uses dpkg -r.\n", encoding="utf-8"
+    )
     return folder
 
 
@@ -68,8 +70,10 @@ def test_no_quote_ends_on_a_lead_in_followed_by_items(text):
         for first, last in windows:
             assert 0 <= first <= last < len(sentences)
             if is_lead_in(sentences[last]) and last + 1 < len(sentences):
-                following = chunk.text[chunk.sentences[last][1] - chunk.start : chunk.sentences[last + 1][0] - chunk.start]
-                assert "\n" not in following, f"{sentences[first:last + 1]} ends on a lead-in before its list"
+                following = chunk.text[
+                    chunk.sentences[last][1] - chunk.start : chunk.sentences[last + 1][0] - chunk.start
+                ]
+                assert "\n" not in following, f"{sentences[first : last + 1]} ends on a lead-in before its list"
 
 
 @pytest.mark.parametrize(

@@ -196,8 +196,9 @@ def test_a_full_disk_while_switching_keeps_the_old_index_live(small_index, monke
 def test_a_builder_killed_at_each_step_leaves_the_old_or_the_new_index_whole(small_index):
     config = small_index
     for point, expected in KILL_POINTS.items():
-        script = KILLED_BUILDER.format(repo=str(REPO), docs=str(config.documents_dir), index=str(config.index_dir),
-                                       point=point)
+        script = KILLED_BUILDER.format(
+            repo=str(REPO), docs=str(config.documents_dir), index=str(config.index_dir), point=point
+        )
         killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
         assert killed.returncode == -signal.SIGKILL, f"{point}: {killed.stdout}{killed.stderr}"
         assert _live_marker(config, documents=4) == f"{expected}marker", f"killed when {point}"

@@ -21,10 +21,16 @@ def hostile_docs(tmp_path):
         "latin1.txt": "Le garçon a mangé une crème brûlée à la gare.".encode("latin-1"),
         "one-line.txt": ("llama " * 175_000).encode(),  # ~1 MB on one line
         "crlf.md": b"# Windows\r\n\r\nFirst line here.\r\nSecond line about zebras.\r\n\r\nThird paragraph on otters.\r\n",
-        "deep.md": (">" * 3000 + " deep quote about ferrets\n\n" + "- " * 2000 + "deep list\n\n"
-                    + "| a | b |\n|---|---|\n" + "| walrus | tusk |\n" * 500).encode(),
+        "deep.md": (
+            ">" * 3000
+            + " deep quote about ferrets\n\n"
+            + "- " * 2000
+            + "deep list\n\n"
+            + "| a | b |\n|---|---|\n"
+            + "| walrus | tusk |\n" * 500
+        ).encode(),
         "broken.html": b"<html><body><p>Unclosed <b>bold <script>alert('pwned')</script><style>p{}</style>"
-                       b"<table><tr><td>cell one<td>cell two</table><p>Penguins waddle. <div",
+        b"<table><tr><td>cell one<td>cell two</table><p>Penguins waddle. <div",
         "deep.html": ("<div>" * 20000 + "Narwhals have tusks." + "</div>" * 20000).encode(),
         "fake.pdf": b"%PDF-1.7\n this is not a pdf at all",
         "photo.jpg": b"\xff\xd8\xff\xe0" + b"\x00" * 100,
@@ -52,11 +58,22 @@ def test_hostile_folder_builds_reports_each_skip_and_answers(tmp_path, hostile_d
     assert "unsupported" in skipped["photo.jpg"]
     assert "outside" in skipped["escape.txt"]
     indexed = set(report.added)
-    assert {"invalid-utf8.txt", "latin1.txt", "one-line.txt", "crlf.md", "deep.md", "broken.html", "deep.html", "nested/ok.md"} <= indexed
+    assert {
+        "invalid-utf8.txt",
+        "latin1.txt",
+        "one-line.txt",
+        "crlf.md",
+        "deep.md",
+        "broken.html",
+        "deep.html",
+        "nested/ok.md",
+    } <= indexed
     assert not any(".hidden" in p or ".secret" in p or "parent-dir" in p for p in indexed | set(skipped))
 
     engine = Engine.load(config, embedder)
-    everything = " ".join(p.text for q in ("password hunter2", "alert pwned", "Never index me") for p in engine.search(q, k=20))
+    everything = " ".join(
+        p.text for q in ("password hunter2", "alert pwned", "Never index me") for p in engine.search(q, k=20)
+    )
     assert "hunter2" not in everything and "alert(" not in everything and "Never index me" not in everything
 
     crlf = engine.ask("Second line about zebras", k=1).passages[0]

@@ -37,37 +37,79 @@ def _assert_offsets_valid(parsed) -> None:  # type: ignore[no-untyped-def]
 
 CASES = [
     # page, text a reader needs, furniture, headings
-    ("sphinx-python-os-path.html",
-     ["os.path.abspath(path)", "Return a normalized absolutized version of the pathname path.",
-      "Source code: Lib/posixpath.py (for POSIX)"],
-     ["Previous topic", "Next topic", "Show Source", "Report a Bug", "Quick search", "Navigation",
-      "Table of Contents", "Python Software Foundation", "Please donate", "3.11.2 Documentation"],
-     ["os.path — Common pathname manipulations ¶"]),
-    ("mkdocs-material.html",
-     ["Ask a question with verbatim ask; every answer is a passage copied from your documents."],
-     ["Skip to content", "Getting started", "Previous", "Made with", "Verbatim demo", "Table of contents"],
-     ["Usage", "Citations"]),
-    ("mkdocs-readthedocs.html",
-     ["Each quote names the document, the section and the line numbers it came from."],
-     ["Previous", "Next", "Edit on GitHub", "Getting started", "Search docs", "Built with"],
-     ["Usage", "Citations"]),
-    ("docusaurus-doc.html",
-     ["Set VERBATIM_DOCS_DIR to the folder that holds your documents."],
-     ["Skip to main content", "Version 2 is out", "Home", "Introduction", "On this page", "Version: 2.0",
-      "Edit this page", "Last updated", "Previous", "Copyright", "Blog"],
-     ["Configuration", "Documents folder"]),
-    ("texinfo-libffi-thread-safety.html",
-     ["libffi is not completely thread-safe.", "Currently the only affected platform is PowerPC"],
-     ["Previous:", "Closure Example", "Up:", "[Index]"],
-     ["2.7 Thread Safety"]),
-    ("texinfo-libffi-using.html", [],
-     ["Next:", "Memory Usage", "The Basics", "Thread Safety"],
-     ["2 Using libffi"]),
-    ("sqlite-vtab.html",
-     ["A virtual table is an object that is registered with an open SQLite database connection."],
-     ["Small. Fast. Reliable.", "Choose any three", "Documentation", "Download", "Purchase",
-      "Table Of Contents", "1.1. Usage", "Search"],
-     ["1. Introduction"]),
+    (
+        "sphinx-python-os-path.html",
+        [
+            "os.path.abspath(path)",
+            "Return a normalized absolutized version of the pathname path.",
+            "Source code: Lib/posixpath.py (for POSIX)",
+        ],
+        [
+            "Previous topic",
+            "Next topic",
+            "Show Source",
+            "Report a Bug",
+            "Quick search",
+            "Navigation",
+            "Table of Contents",
+            "Python Software Foundation",
+            "Please donate",
+            "3.11.2 Documentation",
+        ],
+        ["os.path — Common pathname manipulations ¶"],
+    ),
+    (
+        "mkdocs-material.html",
+        ["Ask a question with verbatim ask; every answer is a passage copied from your documents."],
+        ["Skip to content", "Getting started", "Previous", "Made with", "Verbatim demo", "Table of contents"],
+        ["Usage", "Citations"],
+    ),
+    (
+        "mkdocs-readthedocs.html",
+        ["Each quote names the document, the section and the line numbers it came from."],
+        ["Previous", "Next", "Edit on GitHub", "Getting started", "Search docs", "Built with"],
+        ["Usage", "Citations"],
+    ),
+    (
+        "docusaurus-doc.html",
+        ["Set VERBATIM_DOCS_DIR to the folder that holds your documents."],
+        [
+            "Skip to main content",
+            "Version 2 is out",
+            "Home",
+            "Introduction",
+            "On this page",
+            "Version: 2.0",
+            "Edit this page",
+            "Last updated",
+            "Previous",
+            "Copyright",
+            "Blog",
+        ],
+        ["Configuration", "Documents folder"],
+    ),
+    (
+        "texinfo-libffi-thread-safety.html",
+        ["libffi is not completely thread-safe.", "Currently the only affected platform is PowerPC"],
+        ["Previous:", "Closure Example", "Up:", "[Index]"],
+        ["2.7 Thread Safety"],
+    ),
+    ("texinfo-libffi-using.html", [], ["Next:", "Memory Usage", "The Basics", "Thread Safety"], ["2 Using libffi"]),
+    (
+        "sqlite-vtab.html",
+        ["A virtual table is an object that is registered with an open SQLite database connection."],
+        [
+            "Small. Fast. Reliable.",
+            "Choose any three",
+            "Documentation",
+            "Download",
+            "Purchase",
+            "Table Of Contents",
+            "1.1. Usage",
+            "Search",
+        ],
+        ["1. Introduction"],
+    ),
 ]
 
 
@@ -92,11 +134,13 @@ def test_furniture_is_dropped_and_content_kept(name, needed, furniture, headings
 def test_texinfo_next_previous_up_line_is_not_quotable():
     """The symptom: "Next: Thread Safety, Previous: The Closure API, Up: Using libffi [Index]"
     was quoted as an answer."""
-    html = ('<body><div class="section" id="Closure-Example"><div class="header"><p>Next: <a href="Thread-Safety.html" '
-            'accesskey="n" rel="next">Thread Safety</a>, Previous: <a href="The-Closure-API.html" accesskey="p" '
-            'rel="prev">The Closure API</a>, Up: <a href="Using-libffi.html" accesskey="u" rel="up">Using libffi</a> '
-            '&nbsp; [<a href="Index.html" title="Index" rel="index">Index</a>]</p></div><hr>'
-            '<h3 class="section">2.6 Closure Example</h3><p>A trivial example that creates a new puts.</p></div></body>')
+    html = (
+        '<body><div class="section" id="Closure-Example"><div class="header"><p>Next: <a href="Thread-Safety.html" '
+        'accesskey="n" rel="next">Thread Safety</a>, Previous: <a href="The-Closure-API.html" accesskey="p" '
+        'rel="prev">The Closure API</a>, Up: <a href="Using-libffi.html" accesskey="u" rel="up">Using libffi</a> '
+        '&nbsp; [<a href="Index.html" title="Index" rel="index">Index</a>]</p></div><hr>'
+        '<h3 class="section">2.6 Closure Example</h3><p>A trivial example that creates a new puts.</p></div></body>'
+    )
     parsed = parse_html(html)
     assert parsed.text == "2.6 Closure Example\n\nA trivial example that creates a new puts."
 
@@ -123,7 +167,7 @@ def test_texinfo_next_previous_up_line_is_not_quotable():
         '<td><a accesskey="n" href="ch06.html"><img src="next.png" alt="Next"></a></td></tr></table><hr></div>',
         # DocBook table of contents box
         '<div class="toc"><p><b>Table of Contents</b></p><dl class="toc"><dt><span class="section"><a href="#a">'
-        '5.1. The basic network infrastructure</a></span></dt></dl></div>',
+        "5.1. The basic network infrastructure</a></span></dt></dl></div>",
         # AsciiDoc (git's manual pages): the footer
         '<div id="footer"><div id="footer-text">Last updated 2024-05-31 00:35:55 UTC</div></div>',
         # cookie banner, skip link
@@ -161,8 +205,10 @@ def test_content_that_looks_like_furniture_is_kept(content):  # type: ignore[no-
 
 
 def test_readthedocs_content_wrapper_is_not_mistaken_for_navigation():
-    html = ('<body><div class="wy-grid-for-nav"><nav class="wy-nav-side">Menu</nav><section class="wy-nav-content-wrap">'
-            '<div class="wy-nav-content"><div class="rst-content"><p>The real text.</p></div></div></section></div></body>')
+    html = (
+        '<body><div class="wy-grid-for-nav"><nav class="wy-nav-side">Menu</nav><section class="wy-nav-content-wrap">'
+        '<div class="wy-nav-content"><div class="rst-content"><p>The real text.</p></div></div></section></div></body>'
+    )
     assert parse_html(html).text == "The real text."
 
 
@@ -181,8 +227,10 @@ PYDOCS = os.environ.get("VERBATIM_PYDOCS_DIR", "")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (PYDOCS and Path(PYDOCS).is_dir() and CONALA.is_file()),
-                    reason="set VERBATIM_PYDOCS_DIR to the pages of conala-pydocs-dev/fetch-docs.sh")
+@pytest.mark.skipif(
+    not (PYDOCS and Path(PYDOCS).is_dir() and CONALA.is_file()),
+    reason="set VERBATIM_PYDOCS_DIR to the pages of conala-pydocs-dev/fetch-docs.sh",
+)
 def test_conala_gold_answers_still_occur_in_the_parsed_python_pages():
     """The conala-pydocs-dev answers were made from the visible main-body text of these pages;
     the reader must keep giving that text."""
@@ -198,9 +246,11 @@ def test_conala_gold_answers_still_occur_in_the_parsed_python_pages():
 
 
 def test_edit_and_skip_links_inside_the_main_container_are_dropped():
-    html = ('<body><main><a class="skip-to-content muted-link" href="#furo-main-content">Skip to content</a>'
-            '<div class="edit-this-page"><a class="muted-link" href="https://example.org/edit">Edit this page</a></div>'
-            '<a class="md-content__button edit-this-page" href="https://example.org/edit2">Edit this page</a>'
-            '<h1>Install</h1><p>Run the installer.</p></main></body>')
+    html = (
+        '<body><main><a class="skip-to-content muted-link" href="#furo-main-content">Skip to content</a>'
+        '<div class="edit-this-page"><a class="muted-link" href="https://example.org/edit">Edit this page</a></div>'
+        '<a class="md-content__button edit-this-page" href="https://example.org/edit2">Edit this page</a>'
+        "<h1>Install</h1><p>Run the installer.</p></main></body>"
+    )
     parsed = parse_html(html)
     assert parsed.text == "Install\n\nRun the installer."

@@ -28,8 +28,17 @@ from pathlib import Path
 MUTATIONS = Path(__file__).with_name("mutations.toml")
 REPO = Path(__file__).resolve().parents[2]
 _COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".verbatim",
-    "*.egg-info", "build", "dist",
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    ".verbatim",
+    "*.egg-info",
+    "build",
+    "dist",
 )
 _KEYS = {"name", "invariant", "file", "original", "replacement", "tests"}
 

@@ -45,9 +45,15 @@ def check(questions: Path, docs: Path) -> dict[str, object]:
                 missing.append((record["id"], answer))
         questions_all_found += ok and bool(record.get("answers"))
     answerable = sum(1 for r in records if r.get("answers"))
-    return {"pages": len(pages), "questions": len(records), "answerable": answerable,
-            "answers": answers, "answers_found": found,
-            "questions_with_every_answer": questions_all_found, "missing": missing}
+    return {
+        "pages": len(pages),
+        "questions": len(records),
+        "answerable": answerable,
+        "answers": answers,
+        "answers_found": found,
+        "questions_with_every_answer": questions_all_found,
+        "missing": missing,
+    }
 
 
 def main(argv: list[str]) -> int:
