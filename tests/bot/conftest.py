@@ -168,7 +168,7 @@ def make_settings(tmp_path: Path, fake: FakeDiscord, **overrides: Any) -> Settin
 @pytest_asyncio.fixture
 async def verbatim(
     tmp_path: Path,
-    fake_discord: FakeDiscord,
+    fake_discord: FakeDiscord,  # noqa: F811
     discord_errors: list[logging.LogRecord],  # noqa: F811
 ) -> AsyncIterator[StartBot]:
     """``h = await verbatim(**settings_overrides)`` starts the bot; checks run at teardown."""
