@@ -57,9 +57,9 @@ def build_dense_index(vectors: np.ndarray, kind: str | None = None):  # type: ig
     elif kind == "hnsw-sq8":
         index = faiss.IndexHNSWSQ(
             dimension,
-            faiss.ScalarQuantizer.QT_8bit,
+            faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]
             HNSW_LINKS,
-            faiss.METRIC_INNER_PRODUCT,  # type: ignore[arg-type]
+            faiss.METRIC_INNER_PRODUCT,
         )
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
