@@ -213,30 +213,11 @@ class Searcher:
         words = list(query.weights)[:_MAX_QUESTION_WORDS]
         word_weights = np.array([query.weights[w] for w in words], dtype=np.float64)
         total = float(word_weights.sum()) or 1.0
-        bit = {w: 1 << i for i, w in enumerate(words)}
         asked = set(words)
-        masks = np.fromiter(
-            (
-                sum(map(bit.__getitem__, found)) if (found := tokens & asked) else 0
-                for f in facts
-                for tokens in f.sentence_tokens
-            ),
-            dtype=np.int64,
-            count=int(counts.sum()),
-        )
+        masks = _bitmasks(words, [tokens for f in facts for tokens in f.sentence_tokens])
         signals = np.concatenate([f.sentence_signals for f in facts])
         pairs = list(dict.fromkeys(f"{a} {b}" for a, b in zip(query.tokens, query.tokens[1:])))[:_MAX_QUESTION_WORDS]
-        pair_bit = {p: 1 << i for i, p in enumerate(pairs)}
-        asked_pairs = set(pairs)
-        pair_masks = np.fromiter(
-            (
-                sum(map(pair_bit.__getitem__, found)) if (found := held_pairs & asked_pairs) else 0
-                for f in facts
-                for held_pairs in f.sentence_pairs
-            ),
-            dtype=np.int64,
-            count=int(counts.sum()),
-        )
+        pair_masks = _bitmasks(pairs, [held for f in facts for held in f.sentence_pairs])
 
         def weight(mask: np.ndarray) -> np.ndarray:
             present = (mask[:, None] >> np.arange(len(words), dtype=np.int64)) & 1
@@ -436,6 +417,17 @@ def _question_words() -> frozenset[str]:
     """How a question is asked ("what", "how many", "did"): never what it is about. BM25's
     stop list keeps them, and as words no document uses they would weigh most."""
     return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
+
+
+def _bitmasks(asked: list[str], held: list[set[str]]) -> np.ndarray:
+    """For each set of ``held`` words, bit i set when it holds ``asked[i]``."""
+    bit = {w: 1 << i for i, w in enumerate(asked)}
+    wanted = set(asked)
+    return np.fromiter(
+        (sum(map(bit.__getitem__, found)) if (found := words & wanted) else 0 for words in held),
+        dtype=np.int64,
+        count=len(held),
+    )
 
 
 def _relevance(evidence: SpanEvidence) -> float:

@@ -31,6 +31,16 @@ def real_embedder(model_cache):
     return make_embedder(backend="auto", cache_dir=model_cache)
 
 
+@pytest.fixture(scope="module")
+def seed_engine(tmp_path_factory, real_embedder) -> Engine:  # type: ignore[no-untyped-def]
+    """The bundled article, indexed once for this module's questions about it."""
+    tmp = tmp_path_factory.mktemp("seed")
+    folder = tmp / "docs"
+    folder.mkdir()
+    (folder / SEED.name).write_bytes(SEED.read_bytes())
+    return engine_on(folder, tmp, real_embedder)
+
+
 def engine_on(folder: Path, tmp: Path, embedder) -> Engine:  # type: ignore[no-untyped-def]
     config = EngineConfig(documents_dir=folder, index_dir=tmp / "index")
     build_index(config, embedder)
@@ -47,11 +57,8 @@ def test_a_paraphrased_question_is_answered_by_the_sentence_that_says_it(tmp_pat
     assert "revenue forecasts" in first.text
 
 
-def test_a_how_many_question_the_article_does_not_answer_is_not_answered(tmp_path, real_embedder):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / SEED.name).write_bytes(SEED.read_bytes())
-    engine = engine_on(folder, tmp_path, real_embedder)
+def test_a_how_many_question_the_article_does_not_answer_is_not_answered(seed_engine):
+    engine = seed_engine
     answer = engine.ask("How many employees does Anthropic have?")
     assert answer.outcome != "answered", answer.passages[:1]
     # Not a refusal of every number question: one the article answers is answered.
@@ -64,11 +71,8 @@ def test_a_how_many_question_the_article_does_not_answer_is_not_answered(tmp_pat
     reason="not solved yet (answer-quality issue): shallow signals cannot tell 'is about the "
     "company' from 'says how many work there'; a model reading question and span together is next",
 )
-def test_another_wording_of_the_unanswered_number_question_is_not_answered(tmp_path, real_embedder):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / SEED.name).write_bytes(SEED.read_bytes())
-    engine = engine_on(folder, tmp_path, real_embedder)
+def test_another_wording_of_the_unanswered_number_question_is_not_answered(seed_engine):
+    engine = seed_engine
     assert engine.ask("How many people work at Anthropic?").outcome != "answered"
 
 
@@ -77,23 +81,17 @@ def test_another_wording_of_the_unanswered_number_question_is_not_answered(tmp_p
     reason="not solved yet: 'worth' never meets '$200 million contract' in the ranking, and the "
     "passage about cancelling the contract wins",
 )
-def test_a_number_question_finds_the_figure_it_asks_for(tmp_path, real_embedder):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / SEED.name).write_bytes(SEED.read_bytes())
-    engine = engine_on(folder, tmp_path, real_embedder)
+def test_a_number_question_finds_the_figure_it_asks_for(seed_engine):
+    engine = seed_engine
     answer = engine.ask("How much is the DoD contract worth?")
     assert answer.outcome == "answered" and "$200 million" in answer.passages[0].text
 
 
-def test_seed_questions_first_passage_and_honest_refusals(tmp_path, real_embedder):
+def test_seed_questions_first_passage_and_honest_refusals(seed_engine):
     """The acceptance of the answer-quality issue on the seed set: every answerable question's
     first passage holds its answer, and both unanswerable ones are not answered."""
     questions_file = shared_data("eval/seed_dev.jsonl")
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / SEED.name).write_bytes(SEED.read_bytes())
-    engine = engine_on(folder, tmp_path, real_embedder)
+    engine = seed_engine
     missed = []
     for q in read_questions(questions_file):
         if q.answerable:
