@@ -1,3 +1,4 @@
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,6 +79,16 @@ def test_unrelated_question_abstains_with_nearest_sections(engine):
     answer = engine.ask("zebra quantum volcano recipe")
     assert answer.abstained and answer.passages == ()
     assert all(s.document in {"seed.txt", "guide.md"} for s in answer.suggestions)
+
+
+def test_the_relevance_floor_refuses_on_its_own_whatever_the_learned_confidence(config, embedder):
+    """Below VERBATIM_THRESHOLD nothing is quoted, even when the learned model would be sure:
+    the floor is what keeps plainly off-topic questions out."""
+    build_index(config, embedder)
+    trusting = Engine.load(dataclasses.replace(config, not_sure_threshold=0.0, not_found_threshold=0.0), embedder)
+    answer = trusting.ask("zebra quantum volcano recipe")
+    assert answer.outcome == "not_found" and answer.passages == ()
+    assert trusting.ask("How much can a llama carry?").outcome == "answered"  # the floor alone refuses nothing on-topic
 
 
 def test_lexical_retrieval_refuses_a_question_the_documents_barely_touch(engine):
