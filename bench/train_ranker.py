@@ -36,8 +36,8 @@ from index.build import build_index
 from index.config import EngineConfig
 from index.engine import Engine
 from index.evaluation import Question, default_documents_dir, read_questions
-from index.features import ANSWER_FEATURES, SPAN_FEATURES, answer_features, kind_match
-from index.search import RankedSpan, Searcher
+from index.features import ANSWER_FEATURES, SPAN_FEATURES
+from index.search import ANSWER_CONTEXT, Query, RankedSpan, Searcher, span_relevance
 
 SEED = 20261128
 RANKER_PARAMS = {
@@ -85,7 +85,7 @@ class QuestionRows:
     evidence_rows: list[RankedSpan]  # scored later; features in .features
     labels: np.ndarray
     searcher: Searcher
-    query: object
+    query: Query
 
 
 def engine_for(set_path: Path, embedder, documents: Path | None) -> tuple[Engine, list[Question]]:  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def collect(set_name: str, engine: Engine, questions: list[Question]) -> list[Qu
         for e in evidence:
             chunk = searcher.chunks[e.candidate.row]
             text = chunk.text[e.start - chunk.start : e.end - chunk.start]
-            spans.append(RankedSpan(e.candidate.row, e.start, e.end, 0.0, e.candidate.cosine, e.features))
+            spans.append(RankedSpan(e.candidate.row, e.start, e.end, 0.0, span_relevance(e), e.features))
             holds.append(any(gold in text for gold in q.answers))
         labels = graded_labels(spans, holds)
         gold_docs = [searcher.chunks[s.row].document for s, y in zip(spans, holds) if y]
@@ -154,24 +154,9 @@ def ranked_for(r: QuestionRows, model) -> list[RankedSpan]:  # type: ignore[no-u
 
 
 def answer_row(r: QuestionRows, ranked: list[RankedSpan]) -> np.ndarray:
-    searcher, query = r.searcher, r.query
-    total = sum(query.weights.values()) or 1.0  # type: ignore[attr-defined]
-    unknown = sum(w for t, w in query.weights.items() if not searcher.lexical.knows(t)) / total  # type: ignore[attr-defined]
-    top = ranked[0]
-    chunk = searcher.chunks[top.row]
-    from index.features import TextSignals
-
-    signals = TextSignals.of(chunk.text[top.start - chunk.start : top.end - chunk.start])
-    return answer_features(
-        [s.score for s in ranked[:2]],
-        top.features,
-        best_cosine=max(s.relevance for s in ranked),
-        unknown_weight=unknown,
-        kind=query.kind,  # type: ignore[attr-defined]
-        match=kind_match(query.kind, signals),  # type: ignore[attr-defined]
-        bm25_best=float(top.features[SPAN_FEATURES.index("bm25_share")]),
-        question_words=len(query.tokens),  # type: ignore[attr-defined]
-    )
+    """The answerability row exactly as the engine builds it: from the selected spans."""
+    shown = r.searcher.select(ranked, ANSWER_CONTEXT)
+    return r.searcher.answer_row(r.query, shown)
 
 
 def hit_rank(r: QuestionRows, shown: list[RankedSpan]) -> int | None:

@@ -47,6 +47,8 @@ CANDIDATES = 30
 COVERAGE_WEIGHT = 1.0
 # Facts of recently seen chunks are cached; this caps the cache.
 _FACTS_CACHE_ROWS = 50_000
+# The answerability model reads the first this many selected spans (whatever k was asked).
+ANSWER_CONTEXT = 3
 # Spans of a chunk the learned ranker scores: the best few by coverage and sentence cosine.
 SPANS_PER_CHUNK = 3
 # In that pre-ranking, the weight of the best sentence's cosine beside the span's coverage.
@@ -310,7 +312,7 @@ class Searcher:
         if retriever == "hybrid" and self.ranker is not None:
             scores = self.ranker.span_scores(np.vstack([e.features for e in evidence]))
             ranked = [
-                RankedSpan(e.candidate.row, e.start, e.end, float(score), _relevance(e), e.features)
+                RankedSpan(e.candidate.row, e.start, e.end, float(score), span_relevance(e), e.features)
                 for e, score in zip(evidence, scores.tolist())
             ]
         else:
@@ -322,35 +324,39 @@ class Searcher:
                     continue
                 seen.add(c.row)
                 if retriever == "hybrid":
-                    score, relevance = c.cosine + COVERAGE_WEIGHT * e.coverage, _relevance(e)
+                    score, relevance = c.cosine + COVERAGE_WEIGHT * e.coverage, span_relevance(e)
                 elif retriever == "dense":
-                    score, relevance = c.cosine, _relevance(e)
+                    score, relevance = c.cosine, span_relevance(e)
                 else:
                     score, relevance = c.bm25, e.coverage
                 ranked.append(RankedSpan(c.row, e.start, e.end, score, relevance, e.features))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 
-    def answerability(self, query: Query, ranked: Sequence[RankedSpan]) -> float | None:
-        """The learned probability that the best span answers the question (None without
-        a model, or for lexical retrieval, which has no cosine)."""
-        if self.ranker is None or not ranked or query.vector is None:
+    def answerability(self, query: Query, chosen: Sequence[RankedSpan]) -> float | None:
+        """The learned probability that the first of the ``chosen`` spans answers the
+        question (None without a model, or for lexical retrieval, which has no cosine)."""
+        if self.ranker is None or not chosen or query.vector is None:
             return None
+        return self.ranker.answer_probability(self.answer_row(query, chosen))
+
+    def answer_row(self, query: Query, chosen: Sequence[RankedSpan]) -> np.ndarray:
+        """The :data:`index.features.ANSWER_FEATURES` row of a search whose selected spans,
+        best first, are ``chosen`` (the training script calls this too)."""
+        shown = chosen[:ANSWER_CONTEXT]
         total = sum(query.weights.values()) or 1.0
         unknown = sum(w for t, w in query.weights.items() if not self.lexical.knows(t)) / total
-        top = ranked[0]
-        kind_fit = kind_match(query.kind, self._span_signals(top))
-        row = answer_features(
-            [r.score for r in ranked[:2]],
+        top = shown[0]
+        return answer_features(
+            [r.score for r in shown[:2]],
             top.features,
-            best_cosine=max(r.relevance for r in ranked),
+            best_cosine=max(r.relevance for r in shown),
             unknown_weight=unknown,
             kind=query.kind,
-            match=kind_fit,
+            match=kind_match(query.kind, self._span_signals(top)),
             bm25_best=float(top.features[SPAN_FEATURES.index("bm25_share")]),
             question_words=len(query.tokens),
         )
-        return self.ranker.answer_probability(row)
 
     def select(self, ranked: Sequence[RankedSpan], k: int) -> list[RankedSpan]:
         """The first ``k`` spans that do not overlap a better one of the same document."""
@@ -430,7 +436,7 @@ def _bitmasks(asked: list[str], held: list[set[str]]) -> np.ndarray:
     )
 
 
-def _relevance(evidence: SpanEvidence) -> float:
+def span_relevance(evidence: SpanEvidence) -> float:
     """How related a span is to the question: its chunk's cosine, or its best sentence's when
     higher (a chunk about several things can hold the one sentence that answers)."""
     return max(evidence.candidate.cosine, float(evidence.features[_SENTENCE_COSINE_MAX]))
