@@ -373,10 +373,6 @@ class Searcher:
         return chosen
 
     # ------------------------------------------------------------------ helpers
-    def tokens_of(self, row: int) -> list[set[str]]:
-        """The BM25 tokens of each sentence of chunk ``row``."""
-        return self._facts(row).sentence_tokens
-
     def _facts(self, row: int) -> _ChunkFacts:
         facts = self._chunk_facts.get(row)
         if facts is None:
