@@ -123,6 +123,21 @@ def collect(set_name: str, engine: Engine, questions: list[Question]) -> list[Qu
     return out
 
 
+def collect_sets(names: list[str], documents: dict[str, str], backend: str) -> list[QuestionRows]:
+    """Every question of the named sets through the engine's stages (the learned models off);
+    ``documents`` names the folder of a set that has none beside its questions."""
+    embedder = make_bench_embedder(backend)
+    rows: list[QuestionRows] = []
+    started = time.perf_counter()
+    for name in names:
+        folder = Path(documents[name]) if name in documents else None
+        engine, questions = engine_for(SHARED / "eval" / name, embedder, folder)
+        rows += collect(name, engine, questions)
+        print(f"{name}: {len(questions)} questions, {engine.chunk_count} chunks", flush=True)
+    print(f"features collected in {time.perf_counter() - started:.0f} s", flush=True)
+    return rows
+
+
 def graded_labels(spans: list[RankedSpan], holds: list[bool]) -> list[int]:
     """2 for the shortest spans that hold a gold answer, 1 for longer ones that hold it, 0
     for the rest: a longer span holds the answer more often, but a reader wants the answer,
@@ -175,6 +190,46 @@ def train_answer_model(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped
     return lightgbm.train(ANSWER_PARAMS, data, num_boost_round=ANSWER_ROUNDS)
 
 
+def out_of_fold(rows: list[QuestionRows]):  # type: ignore[no-untyped-def]
+    """Each fold ranked by a ranker trained on the other, then its answerability judged by
+    a model trained on the other fold's out-of-fold rankings: (rankings, answerability
+    rows, probabilities), keyed by the index of the question in ``rows``."""
+    oof_ranked: dict[int, list[RankedSpan]] = {}
+    for fold in (0, 1):
+        model = train_ranker([r for r in rows if r.fold != fold and not r.held_out])
+        for i, r in enumerate(rows):
+            if r.fold == fold and not r.held_out:
+                oof_ranked[i] = ranked_for(r, model)
+    answer_x = {i: answer_row(rows[i], ranked) for i, ranked in oof_ranked.items() if ranked}
+    answer_y = {i: int(r.question.answerable) for i, r in enumerate(rows)}
+    oof_prob: dict[int, float] = {}
+    for fold in (0, 1):
+        train = [i for i in answer_x if rows[i].fold != fold]
+        model = train_answer_model(np.vstack([answer_x[i] for i in train]), np.array([answer_y[i] for i in train]))
+        for i in answer_x:
+            if rows[i].fold == fold:
+                oof_prob[i] = float(model.predict(answer_x[i].reshape(1, -1), num_threads=1)[0])
+    return oof_ranked, answer_x, oof_prob
+
+
+def final_models(rows: list[QuestionRows], answer_x: dict[int, np.ndarray]):  # type: ignore[no-untyped-def]
+    """The shipped models: the ranker on every fold; the answerability model on out-of-fold
+    rankings (in-sample scores are too sure)."""
+    final_ranker = train_ranker([r for r in rows if not r.held_out])
+    answer_y = np.array([int(rows[i].question.answerable) for i in answer_x])
+    final_answer = train_answer_model(np.vstack([answer_x[i] for i in answer_x]), answer_y)
+    return final_ranker, final_answer
+
+
+def score_held_out(rows, final_ranker, final_answer, oof_ranked, oof_prob) -> None:  # type: ignore[no-untyped-def]
+    """Held-out questions are scored by the final models, which never saw them."""
+    for i, r in enumerate(rows):
+        if r.held_out:
+            oof_ranked[i] = ranked_for(r, final_ranker)
+            if oof_ranked[i]:
+                oof_prob[i] = float(final_answer.predict(answer_row(r, oof_ranked[i]).reshape(1, -1), num_threads=1)[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -193,48 +248,13 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx-int8")
     args = parser.parse_args()
     print(machine_header("Training the span ranker and the answerability model"), flush=True)
-    embedder = make_bench_embedder(args.backend)
-    rows: list[QuestionRows] = []
-    started = time.perf_counter()
-    documents = dict(item.split("=", 1) for item in args.docs)
-    for name in args.sets.split(","):
-        folder = Path(documents[name]) if name in documents else None
-        engine, questions = engine_for(SHARED / "eval" / name, embedder, folder)
-        rows += collect(name, engine, questions)
-        print(f"{name}: {len(questions)} questions, {engine.chunk_count} chunks", flush=True)
-    print(f"features collected in {time.perf_counter() - started:.0f} s", flush=True)
+    rows = collect_sets(args.sets.split(","), dict(item.split("=", 1) for item in args.docs), args.backend)
 
-    # Out-of-fold: ranker, then the answerability model on out-of-fold rankings.
-    oof_ranked: dict[int, list[RankedSpan]] = {}
-    for fold in (0, 1):
-        model = train_ranker([r for r in rows if r.fold != fold and not r.held_out])
-        for i, r in enumerate(rows):
-            if r.fold == fold and not r.held_out:
-                oof_ranked[i] = ranked_for(r, model)
-    answer_x = {i: answer_row(rows[i], ranked) for i, ranked in oof_ranked.items() if ranked}
-    answer_y = {i: int(r.question.answerable) for i, r in enumerate(rows)}
-    oof_prob: dict[int, float] = {}
-    for fold in (0, 1):
-        train = [i for i in answer_x if rows[i].fold != fold]
-        model = train_answer_model(np.vstack([answer_x[i] for i in train]), np.array([answer_y[i] for i in train]))
-        for i in answer_x:
-            if rows[i].fold == fold:
-                oof_prob[i] = float(model.predict(answer_x[i].reshape(1, -1), num_threads=1)[0])
-    # The shipped models: all folds.
+    oof_ranked, answer_x, oof_prob = out_of_fold(rows)
     started = time.perf_counter()
-    trained = [r for r in rows if not r.held_out]
-    final_ranker = train_ranker(trained)
-    # The answerability model learns from out-of-fold rankings: in-sample scores are too sure.
-    final_answer = train_answer_model(
-        np.vstack([answer_x[i] for i in answer_x]), np.array([answer_y[i] for i in answer_x])
-    )
-    print(f"final models trained in {time.perf_counter() - started:.0f} s on {len(trained)} questions", flush=True)
-    # Held-out questions are scored by the final models, which never saw them.
-    for i, r in enumerate(rows):
-        if r.held_out:
-            oof_ranked[i] = ranked_for(r, final_ranker)
-            if oof_ranked[i]:
-                oof_prob[i] = float(final_answer.predict(answer_row(r, oof_ranked[i]).reshape(1, -1), num_threads=1)[0])
+    final_ranker, final_answer = final_models(rows, answer_x)
+    print(f"final models trained in {time.perf_counter() - started:.0f} s", flush=True)
+    score_held_out(rows, final_ranker, final_answer, oof_ranked, oof_prob)
     report = report_figures(rows, oof_ranked, oof_prob)
     args.out.mkdir(parents=True, exist_ok=True)
     final_ranker.save_model(str(args.out / "ranker.txt"))
