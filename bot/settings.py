@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         _ENGINE.learned_ranking,
         description="Rank with the shipped learned models and judge answers as answered / not sure / not found; off: cosine + coverage, two outcomes.",
     )
+    reader: bool = Field(
+        _ENGINE.reader,
+        description="Let the shipped reader (a model that reads question and passage together) reorder the first passages and judge the answer; off: the learned ranker alone, faster.",
+    )
     not_sure_threshold: float | None = Field(
         _ENGINE.not_sure_threshold,
         ge=0.0,
@@ -171,6 +175,7 @@ class Settings(BaseSettings):
             threshold=self.threshold,
             lexical_threshold=self.lexical_threshold,
             learned_ranking=self.learned_ranking,
+            reader=self.reader,
             not_sure_threshold=self.not_sure_threshold,
             not_found_threshold=self.not_found_threshold,
             quote_max_chars=self.quote_max_chars,

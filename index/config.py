@@ -37,6 +37,8 @@ class EngineConfig:
     batch_size: int = 32
     # Rank spans with the shipped learned models (index/models); off: cosine + coverage.
     learned_ranking: bool = True
+    # Let the shipped reader (index/reader.py) reread the first spans of a learned ranking.
+    reader: bool = True
     # The learned probability that the first passage answers, below which the answer is
     # "not sure" / "not found". None: the cuts chosen when the models were trained.
     not_sure_threshold: float | None = None

@@ -14,7 +14,8 @@ from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
 from index.lexical import LexicalIndex
 from index.lines import LineIndex
-from index.ranker import Ranker
+from index.ranker import MODELS_DIR, Ranker
+from index.reader import Reader
 from index.search import Searcher, StageHook
 from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_sentence_vectors, read_vectors
 from index.types import Answer, Chunk, DocumentInfo, Outcome, Passage, Retriever, SectionRef
@@ -126,6 +127,7 @@ class Engine:
             quote_max_chars=config.quote_max_chars,
             sentence_vectors=sentence_vectors,
             ranker=Ranker.load() if config.learned_ranking else None,
+            reader=Reader.load(MODELS_DIR) if config.learned_ranking and config.reader else None,
         )
         return cls(config, embedder, manifest, chunks, searcher, build)
 
@@ -220,7 +222,10 @@ class Engine:
 
     def confidence_thresholds(self) -> tuple[float, float]:
         """(not sure below, not found below): the configured ones, else those the models were trained with."""
-        chosen = self.searcher.ranker.info.get("thresholds", {}) if self.searcher.ranker else {}
+        chosen: dict[str, float] = self.searcher.ranker.info.get("thresholds", {}) if self.searcher.ranker else {}
+        reader = self.searcher.reader
+        if reader is not None and reader.settings is not None:  # the reader's confidence is another scale
+            chosen = {"not_sure": reader.settings.not_sure, "not_found": reader.settings.not_found}
         not_sure = self.config.not_sure_threshold
         not_found = self.config.not_found_threshold
         not_sure = float(chosen.get("not_sure", 0.0)) if not_sure is None else not_sure

@@ -7,6 +7,9 @@ One pipeline, in public stages that the engine and the benchmarks both call::
     features    for each candidate chunk, its best quote span and the signals about it
     score       one ranking score and one relevance per span
     select      distinct, non-overlapping spans, best first
+    judge       how likely the first span is to answer the question, by the ranker's signals
+    read        unless the ranker is sure, the reader (index.reader) reads the question with
+                each of the first few spans, reorders them and judges again
 
 Each stage reports its duration to an optional :data:`StageHook`, so ``bench/latency.py``
 times the real code instead of a copy of it.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +39,7 @@ from index.features import (
 from index.lexical import LexicalIndex, tokenize
 from index.quotes import EXTRA_SENTENCE_COST, MAX_SENTENCES, quote_windows
 from index.ranker import Ranker
+from index.reader import Reader, answer_logit, reader_features
 from index.store import sentence_offsets
 from index.types import RETRIEVERS, Chunk, Retriever
 
@@ -62,7 +66,7 @@ _QUESTION_WORDS = (
     "may might must many much please tell explain describe"
 ).split()
 
-STAGES = ("query", "candidates", "features", "score", "select", "judge")
+STAGES = ("query", "candidates", "features", "score", "select", "judge", "read")
 # hook(stage, seconds): called once per stage of every search.
 StageHook = Callable[[str, float], None]
 
@@ -145,6 +149,7 @@ class Searcher:
         quote_max_chars: int,
         sentence_vectors: np.ndarray | None = None,
         ranker: Ranker | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.chunks = chunks
         self.vectors = vectors
@@ -155,6 +160,8 @@ class Searcher:
         self.sentence_vectors = sentence_vectors
         self.sentence_offsets = sentence_offsets(list(chunks))
         self.ranker = ranker
+        # The reader only joins a learned ranking whose scores its settings were fitted to.
+        self.reader = reader if ranker is not None and reader is not None and reader.settings else None
         self._chunk_facts: dict[int, _ChunkFacts] = {}
 
     # ------------------------------------------------------------------ the pipeline
@@ -171,10 +178,16 @@ class Searcher:
             evidence = self.features(query, candidates)
         with _timed(hook, "score"):
             ranked = self.score(evidence, retriever)
+        settings = self.reader.settings if self.reader is not None else None
+        reading = settings is not None and retriever == "hybrid"
         with _timed(hook, "select"):
-            chosen = self.select(ranked, max(k, 2))
+            chosen = self.select(ranked, max(k, settings.read_top if settings and reading else 2))
         with _timed(hook, "judge"):
             probability = self.answerability(query, chosen) if retriever == "hybrid" else None
+        with _timed(hook, "read"):
+            # The reader is consulted where the ranker is not already sure (its settings say how sure).
+            if settings is not None and reading and (probability is None or probability < settings.read_below):
+                chosen, probability = self.reread(chosen, self.read(query, chosen), probability)
         return Ranking(chosen[: max(k, 1)], probability)
 
     def query(self, question: str, retriever: Retriever) -> Query:
@@ -358,6 +371,31 @@ class Searcher:
             question_words=len(query.tokens),
         )
 
+    def read(self, query: Query, chosen: Sequence[RankedSpan]) -> np.ndarray:
+        """The reader's logit for each of the first few chosen spans (its settings say how many)."""
+        assert self.reader is not None and self.reader.settings is not None
+        read_top = self.reader.settings.read_top
+        return self.reader.logits(query.text, [self.span_text(r) for r in chosen[:read_top]])
+
+    def reread(
+        self, chosen: Sequence[RankedSpan], logits: np.ndarray, probability: float | None
+    ) -> tuple[list[RankedSpan], float]:
+        """The read spans reordered by ranker score plus the reader's weighted logit (the
+        rest after them, as they were), and the probability that the new first one answers."""
+        assert self.reader is not None and self.reader.settings is not None
+        settings = self.reader.settings
+        read = len(logits)
+        combined = [r.score + settings.weight * float(v) for r, v in zip(chosen[:read], logits.tolist())]
+        order = sorted(range(read), key=lambda i: -combined[i])
+        spans = [replace(chosen[i], score=combined[i]) for i in order] + list(chosen[read:])
+        row = reader_features(probability, [float(logits[i]) for i in order])
+        odds = answer_logit(row, settings.coefficients, settings.intercept)
+        return spans, float(1.0 / (1.0 + np.exp(-odds)))
+
+    def span_text(self, span: RankedSpan) -> str:
+        chunk = self.chunks[span.row]
+        return chunk.text[span.start - chunk.start : span.end - chunk.start]
+
     def select(self, ranked: Sequence[RankedSpan], k: int) -> list[RankedSpan]:
         """The first ``k`` spans that do not overlap a better one of the same document."""
         chosen: list[RankedSpan] = []
@@ -410,8 +448,7 @@ class Searcher:
         return np.split(cosines, np.cumsum(counts)[:-1])
 
     def _span_signals(self, span: RankedSpan) -> TextSignals:
-        chunk = self.chunks[span.row]
-        return TextSignals.of(chunk.text[span.start - chunk.start : span.end - chunk.start])
+        return TextSignals.of(self.span_text(span))
 
 
 @lru_cache(maxsize=1)
