@@ -7,7 +7,8 @@ are derived from those real embeddings (bench/common.py, derive_vectors), since 
 rendering all run on the real question and text.
 
 Baseline (same run): the engine as it was: torch fp32 query embedding, exact flat FAISS
-index. Verbatim: the default backend and the FAISS index chosen for the size.
+index, no reader. Verbatim: the default backend and the FAISS index chosen for the size,
+with the shipped reader (index/reader.py) and without it (``VERBATIM_READER=false``).
 
     python bench/latency.py [--sizes 1000,10000,100000] [--queries 100]
 """
@@ -138,8 +139,12 @@ def main() -> None:
 
     chunks, titles = corpus_chunks()
     titles = dict(titles)
-    runs = {"baseline": (args.baseline_backend, "flat"), "verbatim": (args.backend, None)}
-    embedders = {name: make_bench_embedder(backend) for name, (backend, _) in runs.items()}
+    runs = {
+        "baseline": (args.baseline_backend, "flat", False),
+        "verbatim, no reader": (args.backend, None, False),
+        "verbatim": (args.backend, None, True),
+    }
+    embedders = {name: make_bench_embedder(backend) for name, (backend, _, _) in runs.items()}
     if args.baseline_backend == "torch":
         import torch
 
@@ -148,7 +153,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         corpus = corpus_of(size, chunks, titles)
         warm, questions = questions_for(corpus, 20, 1), questions_for(corpus, args.queries, 2)
-        for name, (backend, kind) in runs.items():
+        for name, (backend, kind, reader) in runs.items():
             seed = seed_vectors(backend, chunks, titles, min(args.real, len(chunks)))
             vectors = seed[:size] if size <= len(seed) else np.vstack([seed, derive_vectors(seed, size - len(seed))])
             with tempfile.TemporaryDirectory() as scratch:
@@ -156,7 +161,7 @@ def main() -> None:
                 started = time.perf_counter()
                 write_index(root, corpus, titles, vectors, embedders[name].name, kind)
                 built = time.perf_counter() - started
-                config = EngineConfig(index_dir=root)
+                config = EngineConfig(index_dir=root, reader=reader)
                 engine = Engine.load(config, embedders[name], verify=False)
                 results[f"{name} {size}"] = {
                     "index": engine.manifest.dense_index,
@@ -169,12 +174,13 @@ def main() -> None:
                     f"{r['engine.ask end to end']['median']:.2f} ms, p95 {r['engine.ask end to end']['p95']:.2f} ms",
                     flush=True,
                 )
-        base, ours = results[f"baseline {size}"], results[f"verbatim {size}"]
+        base, unread, ours = (results[f"{name} {size}"] for name in runs)
         rows = [
             [
                 stage,
                 f"{base[stage]['median']:.2f}",
                 f"{base[stage]['p95']:.2f}",
+                f"{unread[stage]['median']:.2f}",
                 f"{ours[stage]['median']:.2f}",
                 f"{ours[stage]['p95']:.2f}",
                 f"{base[stage]['median'] / max(ours[stage]['median'], 1e-6):.1f}x",
@@ -186,7 +192,18 @@ def main() -> None:
             f"baseline {args.baseline_backend} + {base['index']}, Verbatim {args.backend} + {ours['index']}"
         )
         print(
-            table(["stage", "baseline median", "baseline p95", "Verbatim median", "Verbatim p95", "speed-up"], rows),
+            table(
+                [
+                    "stage",
+                    "baseline median",
+                    "baseline p95",
+                    "Verbatim no reader median",
+                    "Verbatim median",
+                    "Verbatim p95",
+                    "speed-up",
+                ],
+                rows,
+            ),
             flush=True,
         )
     save_result("latency", results)
