@@ -330,7 +330,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_bot
 
-    for folder in (settings.index_dir, settings.feedback_file.parent, settings.health_file.parent):
+    for folder in (settings.index_dir, settings.db.parent, settings.health_file.parent):
         check_writable(folder)
     run_bot(settings)
     return 0

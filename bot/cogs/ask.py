@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+import sqlite3
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,9 +14,19 @@ from discord.ext import commands
 
 from bot.citation import citation
 from bot.client import report_error, spawn_extra
+from bot.cogs.admin import is_moderator
 from bot.cooldown import UserCooldown
 from bot.errors import report_failure
-from bot.render import EMBED_TITLE_LIMIT, NO_PINGS, THREAD_NAME_LIMIT, answer_embed, quotes_description, shorten
+from bot.record import Kind, Via
+from bot.render import (
+    EMBED_TITLE_LIMIT,
+    NO_PINGS,
+    THREAD_NAME_LIMIT,
+    answer_embed,
+    escape,
+    quotes_description,
+    shorten,
+)
 from index import Answer
 
 if TYPE_CHECKING:
@@ -26,17 +37,34 @@ log = logging.getLogger(__name__)
 MORE_PASSAGES = 5
 
 
-class AnswerView(discord.ui.View):
-    """Buttons under an answer: more passages, and 👍/👎 recorded with the question."""
+ONLY_THE_ASKER = "Only the asker (or a moderator) can dismiss this."
 
-    def __init__(self, bot: VerbatimBot, answer: Answer, shown: int) -> None:
+
+class AnswerView(discord.ui.View):
+    """Buttons under an answer: more passages, 👍/👎 recorded with the question, and (on a
+    public answer) Dismiss, for the asker or a moderator."""
+
+    def __init__(
+        self,
+        bot: VerbatimBot,
+        answer: Answer,
+        shown: int,
+        *,
+        asker_id: int,
+        question_id: int | None = None,
+        public: bool = True,
+    ) -> None:
         super().__init__(timeout=15 * 60)
         self.bot = bot
         self.answer = answer
         self.shown = shown
+        self.asker_id = asker_id
+        self.question_id = question_id
         self.voted: set[int] = set()
         if answer.abstained:
             self.remove_item(self.more)
+        if not public:
+            self.remove_item(self.dismiss)
 
     @discord.ui.button(label="More passages", style=discord.ButtonStyle.secondary)
     async def more(self, interaction: discord.Interaction, button: discord.ui.Button[AnswerView]) -> None:
@@ -67,14 +95,29 @@ class AnswerView(discord.ui.View):
             )
             return
         self.voted.add(interaction.user.id)
-        await asyncio.to_thread(
-            self.bot.feedback.vote,
-            question=self.answer.question,
-            helpful=helpful,
-            user_id=interaction.user.id,
-            citations=[citation(p) for p in self.answer.passages],
-        )
+        await self._feedback(interaction.user.id, "up" if helpful else "down")
         await interaction.response.send_message("Thanks, noted.", ephemeral=True, allowed_mentions=NO_PINGS)
+        if not helpful:
+            note_for_moderators(self.bot, interaction.guild_id, f"👎 on: {self.answer.question}")
+
+    @discord.ui.button(label="Dismiss", style=discord.ButtonStyle.secondary)
+    async def dismiss(self, interaction: discord.Interaction, button: discord.ui.Button[AnswerView]) -> None:
+        if interaction.user.id != self.asker_id and not is_moderator(interaction):
+            await interaction.response.send_message(ONLY_THE_ASKER, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        await self._feedback(interaction.user.id, "dismiss")
+        await interaction.response.defer()
+        if interaction.message is not None:
+            await interaction.message.delete()
+        self.stop()
+
+    async def _feedback(self, user_id: int, kind: Kind) -> None:
+        if self.question_id is None:  # the question itself could not be recorded
+            return
+        try:
+            await self.bot.record.add_feedback(self.question_id, user_id=user_id, kind=kind)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("feedback_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def on_error(
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[AnswerView]
@@ -92,18 +135,45 @@ class AskCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.ask_menu.name, type=self.ask_menu.type)
 
-    async def answer(self, question: str, *, user_id: int, guild_id: int | None) -> tuple[discord.Embed, AnswerView]:
+    async def answer(
+        self,
+        question: str,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        via: Via,
+        public: bool = True,
+    ) -> tuple[discord.Embed, AnswerView]:
+        started = time.perf_counter()
         answer = await self.bot.service.ask(question)
-        if answer.outcome != "answered":  # a record for /unanswered; a full or read-only disk must not cost the answer
-            try:
-                await asyncio.to_thread(
-                    self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id
-                )
-            except OSError as exc:
-                log.warning("unanswered_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+        latency_ms = (time.perf_counter() - started) * 1000
         rendered = answer_embed(answer)
+        # Committed before the answer is posted: an answered question is always in the record.
+        # A full or read-only disk must not cost the answer, though.
+        question_id = None
+        try:
+            question_id = await self.bot.record.add_question(
+                question=answer.question,
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                via=via,
+                outcome=answer.outcome,
+                confidence=answer.confidence,
+                latency_ms=latency_ms,
+                citations=[citation(p) for p in rendered.shown],
+            )
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("question_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+        if answer.outcome != "answered":
+            label = "Not in the documents" if answer.outcome == "not_found" else "Not sure"
+            note_for_moderators(self.bot, guild_id, f"{label}: {answer.question}", channel_id=channel_id)
         log.info("answered", extra={"outcome": answer.outcome, "passages": len(rendered.shown)})
-        return rendered.embed, AnswerView(self.bot, answer, len(rendered.shown))
+        view = AnswerView(
+            self.bot, answer, len(rendered.shown), asker_id=user_id, question_id=question_id, public=public
+        )
+        return rendered.embed, view
 
     @app_commands.command(name="ask")
     @app_commands.describe(question="Your question; the answer quotes the documents word for word")
@@ -115,9 +185,17 @@ class AskCog(commands.Cog):
                 UserCooldown.message(wait), ephemeral=True, allowed_mentions=NO_PINGS
             )
             return
-        await interaction.response.defer(thinking=True)
-        embed, view = await self.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id)
-        await interaction.followup.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
+        private = self.bot.configs.private_answers(interaction.guild_id, channel_chain(interaction.channel))
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        embed, view = await self.answer(
+            question,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            via="command",
+            public=not private,
+        )
+        await interaction.followup.send(embed=embed, view=view, ephemeral=private, allowed_mentions=NO_PINGS)
 
     async def ask_about_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Answer the chosen message as a question, as a reply to it."""
@@ -133,11 +211,18 @@ class AskCog(commands.Cog):
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        embed, view = await self.answer(message.content, user_id=interaction.user.id, guild_id=interaction.guild_id)
+        embed, view = await self.answer(
+            message.content,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            via="menu",
+        )
         try:
             await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             # No right to post in that channel: show the answer to the asker alone.
+            view.remove_item(view.dismiss)
             await interaction.followup.send(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         spawn_extra(
@@ -156,8 +241,11 @@ class AskCog(commands.Cog):
             await self._answer_in_thread(message)
 
     def _is_help_channel(self, channel: object) -> bool:
-        settings = self.bot.settings
-        return settings.auto_answer and getattr(channel, "id", None) in settings.help_channel_ids
+        if not self.bot.settings.auto_answer:  # the Message Content intent is off
+            return False
+        guild = getattr(channel, "guild", None)
+        channels = self.bot.configs.auto_answer_channels(guild.id if guild else None)
+        return getattr(channel, "id", None) in channels
 
     def _question_from(self, message: discord.Message) -> str:
         assert self.bot.user is not None
@@ -178,11 +266,19 @@ class AskCog(commands.Cog):
             return
         # "Verbatim is typing…" is a courtesy: it runs beside the answer and may fail on its own.
         typing = spawn_extra(self.bot, "typing", message.channel.typing())
+        guild_id = message.guild.id if message.guild else None
         try:
             embed, view = await self.answer(
-                question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None
+                question, user_id=message.author.id, guild_id=guild_id, channel_id=message.channel.id, via="mention"
             )
-            await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+            in_thread = isinstance(message.channel, discord.TextChannel) and self.bot.configs.answer_in_thread(
+                guild_id, channel_chain(message.channel)
+            )
+            if in_thread:
+                thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
+                await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
+            else:
+                await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
         except Exception as exc:  # a listener has no error handler: tell the user, log the rest
             await self._report_listener_error(message, exc)
         finally:
@@ -194,7 +290,11 @@ class AskCog(commands.Cog):
             return
         try:
             embed, view = await self.answer(
-                question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None
+                question,
+                user_id=message.author.id,
+                guild_id=message.guild.id if message.guild else None,
+                channel_id=message.channel.id,
+                via="auto",
             )
             thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
@@ -209,7 +309,9 @@ class AskCog(commands.Cog):
         try:
             starter = thread.starter_message or await thread.fetch_message(thread.id)
             question = f"{thread.name}\n{starter.content}".strip()
-            embed, view = await self.answer(question, user_id=thread.owner_id or 0, guild_id=thread.guild.id)
+            embed, view = await self.answer(
+                question, user_id=thread.owner_id or 0, guild_id=thread.guild.id, channel_id=thread.id, via="auto"
+            )
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except Exception as exc:
             report_failure(exc, "forum_answer_failed")
@@ -220,6 +322,25 @@ class AskCog(commands.Cog):
             await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             log.warning("error_message_not_delivered", exc_info=True)
+
+
+def channel_chain(channel: object) -> list[int]:
+    """The channel, then the channel a thread belongs to: where a per-channel setting is looked up."""
+    chain = [getattr(channel, "id", 0)]
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    if parent_id:
+        chain.append(parent_id)
+    return [c for c in chain if c]
+
+
+def note_for_moderators(bot: VerbatimBot, guild_id: int | None, text: str, *, channel_id: int | None = None) -> None:
+    """A line in the server's moderator log channel, if it has one; a courtesy, never in the answer's way."""
+    log_channel = bot.configs.log_channel(guild_id)
+    channel = bot.get_channel(log_channel) if log_channel else None
+    if not isinstance(channel, discord.TextChannel | discord.Thread):
+        return
+    where = f" (in <#{channel_id}>)" if channel_id else ""
+    spawn_extra(bot, "moderator_log", channel.send(shorten(escape(text), 1800) + where, allowed_mentions=NO_PINGS))
 
 
 async def setup(bot: VerbatimBot) -> None:
