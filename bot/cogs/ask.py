@@ -106,10 +106,13 @@ class AnswerView(discord.ui.View):
             await interaction.response.send_message(ONLY_THE_ASKER, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         await self._feedback(interaction.user.id, "dismiss")
-        await interaction.response.defer()
-        if interaction.message is not None:
-            await interaction.message.delete()
+        await interaction.response.send_message("Dismissed.", ephemeral=True, allowed_mentions=NO_PINGS)
         self.stop()
+        if interaction.message is not None:
+            try:
+                await interaction.message.delete()
+            except discord.NotFound:
+                log.info("dismissed_answer_already_gone")
 
     async def _feedback(self, user_id: int, kind: Kind) -> None:
         if self.question_id is None:  # the question itself could not be recorded
