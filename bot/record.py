@@ -68,7 +68,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: threads the bot opened on a question, so the asker's follow-ups keep their context.
+    """
+    CREATE TABLE threads (
+        thread_id INTEGER PRIMARY KEY,
+        guild_id INTEGER,
+        asker_id INTEGER NOT NULL,
+        question TEXT NOT NULL,
+        started_at REAL NOT NULL
+    );
+    CREATE INDEX threads_by_asker ON threads (asker_id);
+    CREATE INDEX threads_by_time ON threads (started_at);
+    """,
 )
+PRUNE_EVERY = DAY  # a bot that runs for months still forgets on time
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,7 @@ class RecordStore:
     def __init__(self, path: Path, *, retention_days: float = 90.0) -> None:
         self.path = Path(path)
         self.retention_days = retention_days
+        self.pruned_at = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -178,11 +192,29 @@ class RecordStore:
 
     def prune(self, now: float | None = None) -> int:
         """Delete what is older than the retention period; returns the questions deleted."""
-        cutoff = (time.time() if now is None else now) - self.retention_days * DAY
+        now = time.time() if now is None else now
+        cutoff = now - self.retention_days * DAY
         with self._transaction():
             self._db.execute("DELETE FROM feedback WHERE given_at < ?", (cutoff,))
+            self._db.execute("DELETE FROM threads WHERE started_at < ?", (cutoff,))
             deleted = self._db.execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,)).rowcount
+        self.pruned_at = now
+        if deleted:
+            log.info("record_pruned", extra={"questions": deleted, "days": self.retention_days})
         return deleted
+
+    def add_thread(self, thread_id: int, *, guild_id: int | None, asker_id: int, question: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO threads (thread_id, guild_id, asker_id, question, started_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (thread_id, guild_id, asker_id, question, time.time()),
+            )
+
+    def thread(self, thread_id: int) -> tuple[int, str] | None:
+        """(asker, first question) of a thread the bot opened, or None."""
+        row = self._db.execute("SELECT asker_id, question FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def forget(self, user_id: int) -> Forgotten:
         """Delete one member's questions (with every vote on them) and their votes."""
@@ -193,6 +225,7 @@ class RecordStore:
                 (user_id, user_id),
             ).fetchone()[0]
             feedback = self._db.execute("DELETE FROM feedback WHERE user_id = ?", (user_id,)).rowcount
+            self._db.execute("DELETE FROM threads WHERE asker_id = ?", (user_id,))
             questions = self._db.execute("DELETE FROM questions WHERE user_id = ?", (user_id,)).rowcount
         return Forgotten(questions=questions, feedback=feedback + on_theirs)
 
@@ -325,9 +358,6 @@ class Record:
                         log.info(
                             "feedback_file_imported", extra={"file": str(self.legacy_feedback), "records": imported}
                         )
-                pruned = store.prune()
-                if pruned:
-                    log.info("record_pruned", extra={"questions": pruned, "days": self.retention_days})
                 self._store = store
             return self._store
 
@@ -335,7 +365,10 @@ class Record:
         """``await record.call(RecordStore.add_question, question=...)`` on the record thread."""
 
         def run() -> T:
-            return method(self._opened(), *args, **kwargs)
+            store = self._opened()
+            if time.time() - store.pruned_at > PRUNE_EVERY:
+                store.prune()
+            return method(store, *args, **kwargs)
 
         return await asyncio.wrap_future(self._pool.submit(run))
 
@@ -347,6 +380,12 @@ class Record:
 
     async def set_setting(self, guild_id: int, key: str, value: Any, *, channel_id: int = 0) -> None:
         await self.call(RecordStore.set_setting, guild_id, key, value, channel_id=channel_id)
+
+    async def add_thread(self, thread_id: int, *, guild_id: int | None, asker_id: int, question: str) -> None:
+        await self.call(RecordStore.add_thread, thread_id, guild_id=guild_id, asker_id=asker_id, question=question)
+
+    async def thread(self, thread_id: int) -> tuple[int, str] | None:
+        return await self.call(RecordStore.thread, thread_id)
 
     async def questions(self, *, days: float, guild_id: int | None = None) -> list[QuestionRow]:
         return await self.call(RecordStore.questions, since=time.time() - days * DAY, guild_id=guild_id)

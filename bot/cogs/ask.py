@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sqlite3
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 MORE_PASSAGES = 5
 
 
+#: How much of a thread's first question is added to a follow-up for retrieval.
+CONTEXT_CHARS = 300
+QUESTION_WORDS = frozenset(
+    "what when where which who whom whose why how is are was were do does did can could should would will "
+    "may might shall has have had any anything".split()
+)
 ONLY_THE_ASKER = "Only the asker (or a moderator) can dismiss this."
 
 
@@ -147,9 +154,16 @@ class AskCog(commands.Cog):
         channel_id: int | None,
         via: Via,
         public: bool = True,
+        context: str | None = None,
     ) -> tuple[discord.Embed, AnswerView]:
         started = time.perf_counter()
-        answer = await self.bot.service.ask(question)
+        if context:
+            # Retrieval sees the thread's first question too ("and on Windows?" alone finds nothing);
+            # the answer is titled and recorded with the follow-up the asker wrote.
+            combined = f"{shorten(context, CONTEXT_CHARS)}\n{question}"
+            answer = dataclasses.replace(await self.bot.service.ask(combined), question=question)
+        else:
+            answer = await self.bot.service.ask(question)
         latency_ms = (time.perf_counter() - started) * 1000
         rendered = answer_embed(answer)
         # Committed before the answer is posted: an answered question is always in the record.
@@ -240,8 +254,42 @@ class AskCog(commands.Cog):
             return
         if self.bot.user in message.mentions:
             await self._answer_mention(message)
-        elif self._is_help_channel(message.channel) and not isinstance(message.channel, discord.Thread):
+        elif isinstance(message.channel, discord.Thread):
+            await self._maybe_follow_up(message, message.channel)
+        elif self._is_help_channel(message.channel):
             await self._answer_in_thread(message)
+
+    async def _maybe_follow_up(self, message: discord.Message, thread: discord.Thread) -> None:
+        """In a thread the bot opened on a question, the asker's next question is a follow-up:
+        retrieved with the thread's first question as context, quoted and cited as ever."""
+        text = message.content.strip()
+        if not looks_like_a_question(text):  # "thanks!" gets no "not in the documents"
+            return
+        try:
+            started = await self.bot.record.thread(thread.id)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("thread_not_looked_up", extra={"error": f"{type(exc).__name__}: {exc}"})
+            return
+        if started is None or started[0] != message.author.id:
+            return
+        try:
+            embed, view = await self.answer(
+                text,
+                user_id=message.author.id,
+                guild_id=thread.guild.id,
+                channel_id=thread.id,
+                via="followup",
+                context=started[1],
+            )
+            await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+        except Exception as exc:
+            await self._report_listener_error(message, exc)
+
+    async def _opened_thread(self, thread: discord.Thread, *, asker_id: int, question: str) -> None:
+        try:
+            await self.bot.record.add_thread(thread.id, guild_id=thread.guild.id, asker_id=asker_id, question=question)
+        except (sqlite3.Error, OSError) as exc:  # follow-ups in it will not be answered; the answer stands
+            log.warning("thread_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     def _is_help_channel(self, channel: object) -> bool:
         if not self.bot.settings.auto_answer:  # the Message Content intent is off
@@ -279,6 +327,7 @@ class AskCog(commands.Cog):
             )
             if in_thread:
                 thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
+                await self._opened_thread(thread, asker_id=message.author.id, question=question)
                 await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
             else:
                 await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
@@ -300,6 +349,7 @@ class AskCog(commands.Cog):
                 via="auto",
             )
             thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
+            await self._opened_thread(thread, asker_id=message.author.id, question=question)
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except Exception as exc:
             await self._report_listener_error(message, exc)
@@ -315,6 +365,8 @@ class AskCog(commands.Cog):
             embed, view = await self.answer(
                 question, user_id=thread.owner_id or 0, guild_id=thread.guild.id, channel_id=thread.id, via="auto"
             )
+            if thread.owner_id:
+                await self._opened_thread(thread, asker_id=thread.owner_id, question=question)
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except Exception as exc:
             report_failure(exc, "forum_answer_failed")
@@ -325,6 +377,12 @@ class AskCog(commands.Cog):
             await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             log.warning("error_message_not_delivered", exc_info=True)
+
+
+def looks_like_a_question(text: str) -> bool:
+    """A follow-up worth answering: it asks something (a "?" or a question word first)."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return "?" in text or (bool(words) and words[0] in QUESTION_WORDS)
 
 
 def channel_chain(channel: object) -> list[int]:

@@ -21,6 +21,7 @@ from tests.bot.conftest import (
     buttons,
     embed_of,
     is_ephemeral,
+    quotes_in,
 )
 from tests.bot.test_bot_e2e import DOD_QUESTION, add_moderator, stored
 from tests.bot.test_bot_timing import QUESTIONS, GcPauses, StallProbe, record_figures
@@ -219,3 +220,40 @@ async def test_every_question_is_recorded_when_twenty_arrive_at_a_time(verbatim:
     )
     assert min(p.max_stall for p in probes) < 0.100
     assert h.fake.calls_to("POST", CHANNEL_MESSAGES) == []
+
+
+async def test_a_follow_up_in_the_bots_thread_is_answered_with_the_first_question_as_context(
+    verbatim: StartBot, fake_discord: FakeDiscord
+) -> None:
+    fake = fake_discord
+    help_channel = fake.guild.channel_ids[1]
+    h = await verbatim(auto_answer=True, help_channel_ids=[help_channel])
+    await fake.dispatch_message(fake.message_create(DOD_QUESTION, channel_id=help_channel))
+    opened = await fake.wait_for(lambda c: c.ok and c.matches("POST", THREADS))
+    thread_id = int(opened.response["id"])
+    await fake.wait_for(lambda c: c.ok and c.path == f"/channels/{thread_id}/messages")
+
+    # Neither thanks nor a stranger's question is a follow-up.
+    stranger = fake.add_user("dave")
+    await fake.dispatch_message(fake.message_create("thanks!", channel_id=thread_id))
+    await fake.dispatch_message(
+        fake.message_create("And what did they threaten?", channel_id=thread_id, author=stranger)
+    )
+    await asyncio.sleep(0.3)
+    assert len([c for c in fake.calls_to("POST", CHANNEL_MESSAGES) if c.path == f"/channels/{thread_id}/messages"]) == 1
+
+    follow_up = "And what did they threaten to do?"
+    since = len(fake.calls)
+    asked = await fake.dispatch_message(fake.message_create(follow_up, channel_id=thread_id))
+    reply = await fake.wait_for(lambda c: c.ok and c.path == f"/channels/{thread_id}/messages", since=since)
+    assert reply.json["message_reference"]["message_id"] == int(asked["id"])
+    assert reply.json["allowed_mentions"] == {"parse": [], "replied_user": False}
+    embed = embed_of(reply)
+    assert embed["title"] == follow_up
+    # Retrieved with the first question as context: exactly the passages of the combined question.
+    expected = h.service.engine.ask(f"{DOD_QUESTION}\n{follow_up}").passages
+    quotes = quotes_in(embed["description"])
+    assert quotes and [q for q, _ in quotes] == [p.text for p in expected[: len(quotes)]]
+    for passage in expected[: len(quotes)]:
+        assert h.doc_text(passage.document)[passage.start : passage.end] == passage.text
+    assert [(r["via"], r["question"]) for r in h.questions()][-1] == ("followup", follow_up)

@@ -28,6 +28,22 @@ def test_migrations_run_once_and_the_database_is_in_wal_mode(tmp_path: Path) -> 
     assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_database_of_an_earlier_version_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite3"
+    with sqlite3.connect(path) as db:  # what version 1 of the bot left behind
+        db.executescript(MIGRATIONS[0] + "; PRAGMA user_version=1;")
+        db.execute(
+            "INSERT INTO questions (asked_at, user_id, via, question, outcome) VALUES (?, 1, 'command', 'Q', 'answered')",
+            (time.time(),),
+        )
+    db.close()
+    store = RecordStore(path)
+    assert store.version == len(MIGRATIONS) == 2
+    assert [q.question for q in store.questions()] == ["Q"]
+    store.add_thread(55, guild_id=9, asker_id=1, question="Q")
+    assert store.thread(55) == (1, "Q") and store.thread(56) is None
+
+
 def test_the_old_feedback_file_is_imported_once(tmp_path: Path) -> None:
     old = tmp_path / "feedback.jsonl"
     lines = [
