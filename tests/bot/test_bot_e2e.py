@@ -301,6 +301,12 @@ async def test_source_autocomplete_is_filtered_and_capped_at_25(verbatim: StartB
     assert len(found := await choices("EXTRA-1")) == 10 and all("extra-1" in c for c in found)
     assert await choices("notic") == [NOTICES_NAME]
     assert await choices("no such thing") == []
+    assert await choices("notcies") == [NOTICES_NAME]  # a typo: nothing contains it, the closest is offered
+
+    typo = await h.run(fake.slash_command("source", {"name": "notcies.md"}))
+    assert typo.json["data"]["content"] == (
+        "No document named 'notcies.md' is indexed. See the list with /sources. Did you mean `notices.md`?"
+    )
 
     shown = await h.run(fake.slash_command("source", {"name": NOTICES_NAME}))
     embed = embed_of(shown)
@@ -352,7 +358,9 @@ async def test_source_never_opens_a_file_outside_the_documents(verbatim: StartBo
 
     assert answer.json["type"] == 4 and is_ephemeral(answer)
     content = answer.json["data"]["content"]
-    assert content == f"No document named {name!r} is indexed. See the list with /sources." and len(content) < 200
+    refusal = f"No document named {name!r} is indexed. See the list with /sources."
+    # "Did you mean" names an indexed document, never the file outside.
+    assert content in (refusal, f"{refusal} Did you mean `{SEED_NAME}`?") and len(content) < 250
     assert "Traceback" not in content and "embeds" not in answer.json["data"] and "0000" not in json.dumps(answer.json)
     outside = {secret.resolve(), Path("/etc/passwd").resolve()}
     assert [p for p in opened if Path(p).resolve() in outside] == []
