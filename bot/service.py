@@ -132,6 +132,9 @@ class AnswerService:
         """Unit vectors for ``texts`` with the engine's model (the gap report groups questions by them)."""
         return await self._run(self._queries, self.embedder.embed_documents, texts)
 
+    async def section_opening(self, document: str, section: tuple[str, ...]) -> Passage:
+        return await self._run(self._queries, self.engine.section_opening, document, section)
+
     def documents(self) -> list[DocumentInfo]:
         return self.engine.documents()
 

@@ -28,7 +28,7 @@ from bot.render import (
     quotes_description,
     shorten,
 )
-from index import Answer
+from index import Answer, SectionRef
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MORE_PASSAGES = 5
 
 
+SECTION_BUTTONS = 3
+BUTTON_LABEL_LIMIT = 80  # Discord refuses a longer button label
 #: How much of a thread's first question is added to a follow-up for retrieval.
 CONTEXT_CHARS = 300
 QUESTION_WORDS = frozenset(
@@ -45,6 +47,24 @@ QUESTION_WORDS = frozenset(
     "may might shall has have had any anything".split()
 )
 ONLY_THE_ASKER = "Only the asker (or a moderator) can dismiss this."
+
+
+class SectionButton(discord.ui.Button["AnswerView"]):
+    """A nearest section, offered when the documents did not answer: shows its opening privately."""
+
+    def __init__(self, suggestion: SectionRef, *, row: int) -> None:
+        name = suggestion.section[-1] if suggestion.section else suggestion.document
+        super().__init__(label=shorten(name, BUTTON_LABEL_LIMIT), style=discord.ButtonStyle.secondary, row=row)
+        self.suggestion = suggestion
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        assert self.view is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        passage = await self.view.bot.service.section_opening(self.suggestion.document, self.suggestion.section)
+        description, _ = quotes_description([passage])
+        title = " › ".join((self.suggestion.document, *self.suggestion.section))
+        embed = discord.Embed(title=shorten(title, EMBED_TITLE_LIMIT), description=description)
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 class AnswerView(discord.ui.View):
@@ -70,6 +90,8 @@ class AnswerView(discord.ui.View):
         self.voted: set[int] = set()
         if answer.abstained:
             self.remove_item(self.more)
+            for number, suggestion in enumerate(answer.suggestions[:SECTION_BUTTONS]):
+                self.add_item(SectionButton(suggestion, row=1 + number // 5))
         if not public:
             self.remove_item(self.dismiss)
 

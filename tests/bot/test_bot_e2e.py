@@ -185,7 +185,20 @@ async def test_unrelated_question_is_not_in_the_documents_and_listed_by_unanswer
     suggestions = [unescape(line[2:]) for line in embed["description"].splitlines() if line.startswith("• ")]
     assert suggestions and all(s.split(" › ")[0].split(" (line")[0] in (SEED_NAME, NOTICES_NAME) for s in suggestions)
     assert quotes_in(embed["description"]) == []
-    assert [b.get("label") or b["emoji"]["name"] for b in buttons(answer.json)] == ["👍", "👎", "Dismiss"]
+    # No "More passages"; instead the nearest sections, each a button showing its opening privately.
+    answer_ = h.service.engine.ask(question)
+    sections = [s.section[-1] if s.section else s.document for s in answer_.suggestions[:3]]
+    labels = [b.get("label") or b["emoji"]["name"] for b in buttons(answer.json)]
+    assert sections and labels == ["👍", "👎", "Dismiss", *sections]
+    chosen = answer_.suggestions[0]
+    shown = await h.run(fake.component_click(button_id(answer.json, label=sections[0]), stored(fake, answer)))
+    assert is_ephemeral(shown)
+    section_embed = embed_of(shown)
+    assert section_embed["title"] == " › ".join((chosen.document, *chosen.section))
+    [(text, cited)] = quotes_in(section_embed["description"])
+    opening = h.service.engine.section_opening(chosen.document, chosen.section)
+    assert text == opening.text == h.doc_text(chosen.document)[opening.start : opening.end]
+    assert cited == opening.citation and (opening.document, opening.section) == (chosen.document, chosen.section)
     [record] = h.questions()
     assert record["question"] == question and record["user_id"] == int(fake.member["id"])
     assert record["guild_id"] == fake.guild_id and record["outcome"] == "not_found" and record["via"] == "command"
