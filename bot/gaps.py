@@ -102,7 +102,7 @@ def topics(asked: Asked, vectors: np.ndarray, *, threshold: float = TOPIC_SIMILA
         centroid = _unit((vectors[members] * weights[members, None]).sum(axis=0))
         central = members[int(np.argmax(vectors[members] @ centroid))]
         rows = [row for m in members for row in asked.rows[m]]
-        outcomes = Counter("downvoted" if r.outcome == "answered" else r.outcome for r in rows)
+        outcomes = Counter("voted_down" if r.outcome == "answered" else r.outcome for r in rows)
         found.append(
             Gap(
                 label=asked.texts[central],

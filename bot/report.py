@@ -152,12 +152,12 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 <div><b>{s.answered_share:.0%}</b>answered</div>
 <div><b>{s.not_sure}</b>not sure</div>
 <div><b>{s.not_found}</b>not in the documents</div>
-<div><b>{s.up} / {s.down}</b>👍 / 👎</div>
+<div><b>{s.up} / {s.down}</b>helpful / not helpful</div>
 <div><b>{s.dismissed}</b>dismissed</div>
 </div>
 {images}
 <h2>Gaps: topics the documents did not answer</h2>
-<p>Not-found, not-sure, 👎 and dismissed questions, grouped by meaning; each topic is named by its most central question.</p>
+<p>Not-found, not-sure, voted-down and dismissed questions, grouped by meaning; each topic is named by its most central question.</p>
 <table><thead><tr><th>Questions</th><th>Topic</th><th>Outcomes</th><th>Last asked</th><th>Wordings</th></tr></thead>
 <tbody>
 {rows or "<tr><td colspan=5>No gaps: every question was answered.</td></tr>"}

@@ -48,7 +48,7 @@ async def test_unanswered_groups_the_gaps_into_topics_and_stats_counts_them(verb
     lines = unescape(embed["description"]).splitlines()
     assert lines[0].startswith("**4 questions** like “") and any(q in lines[0] for q in BREAD)
     assert "(4 not found; last " in lines[0]
-    assert any(line.startswith(f"**1 question** like “{DOD_QUESTION}” (1 downvoted") for line in lines[1:])
+    assert any(line.startswith(f"**1 question** like “{DOD_QUESTION}” (1 voted down") for line in lines[1:])
     assert any("Jupiter" in line for line in lines[1:]) and len(lines) == 3
 
     figures = await h.run(fake.slash_command("stats", user=fake.admin))
@@ -87,7 +87,7 @@ async def test_dismiss_is_for_the_asker_or_a_moderator_and_counts_as_negative(ve
         ("dismiss", int(fake.admin["id"])),
     ]
     listing = await h.run(fake.slash_command("unanswered", user=fake.admin))
-    assert "downvoted" in embed_of(listing)["description"]  # a dismissed answer is a gap
+    assert "1 voted down" in embed_of(listing)["description"]  # a dismissed answer is a gap
 
 
 async def test_config_changes_take_effect_at_once(verbatim: StartBot, fake_discord: FakeDiscord) -> None:

@@ -51,7 +51,7 @@ def test_rephrasings_become_one_topic_labelled_by_its_most_central_question() ->
 def test_a_downvoted_answer_is_a_gap_and_says_so() -> None:
     found = gaps([row(1, RATE[0], "answered", downvoted=True), row(2, RATE[1])], HashingEmbedder().embed_documents)
     [topic] = found
-    assert topic.count == 2 and topic.outcomes == (("downvoted", 1), ("not_found", 1))
+    assert topic.count == 2 and topic.outcomes == (("not_found", 1), ("voted_down", 1))
 
 
 def test_identical_wordings_are_embedded_once() -> None:
