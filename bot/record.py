@@ -399,4 +399,5 @@ class Record:
             self._pool.submit(shut)
         except RuntimeError:
             return  # closed already
+        # Waits for writes still queued (milliseconds): at shutdown, none may be dropped.
         self._pool.shutdown(wait=True)

@@ -5,6 +5,7 @@ that no message could ping anyone and nothing was logged at ERROR."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import statistics
 import time
@@ -191,16 +192,23 @@ async def test_every_question_is_recorded_when_twenty_arrive_at_a_time(verbatim:
     h = await verbatim()
     probes = []
     gc_pauses: list[float] = []
-    for round_ in range(3):
-        started = time.perf_counter()
-        with GcPauses().watching() as pauses:
-            probes.append(await _burst(h, round_ * total, total))
-        gc_pauses.append(pauses.longest)
-        seconds = time.perf_counter() - started
-        rows = h.questions()
-        assert len(rows) == total * (round_ + 1) and len({r["id"] for r in rows}) == len(rows)  # none lost
-        if probes[-1].max_stall < 0.100:
-            break
+    try:
+        for round_ in range(3):
+            started = time.perf_counter()
+            # As the bot's setup_hook does: what this process already holds (earlier tests, the fake's
+            # log of every call) is not walked by each full collection during the burst.
+            gc.collect()
+            gc.freeze()
+            with GcPauses().watching() as pauses:
+                probes.append(await _burst(h, round_ * total, total))
+            gc_pauses.append(pauses.longest)
+            seconds = time.perf_counter() - started
+            rows = h.questions()
+            assert len(rows) == total * (round_ + 1) and len({r["id"] for r in rows}) == len(rows)  # none lost
+            if probes[-1].max_stall < 0.100:
+                break
+    finally:
+        gc.unfreeze()
     h._rows("PRAGMA wal_checkpoint(TRUNCATE)")  # the write-ahead log folded in: the database's own size
     size = h.settings.db.stat().st_size
     lags = sorted(probes[-1].lags)
