@@ -85,11 +85,13 @@ class InsightsCog(commands.Cog):
     @app_commands.describe(days="How far back to look (default 30 days)")
     async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 3650] = 30) -> None:
         """Questions, answered share, 👍/👎, busiest channels and slowest answers."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
         since = time.time() - days * DAY
         rows = await self.bot.record.questions(days=days, guild_id=interaction.guild_id)
         feedback = await self.bot.record.call(RecordStore.feedback_counts, since=since, guild_id=interaction.guild_id)
-        embed = discord.Embed(title=f"Questions, last {days} days", description=stats_text(stats(rows, feedback), days))
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        figures = await asyncio.to_thread(stats, rows, feedback)  # a busy server's month is many rows
+        embed = discord.Embed(title=f"Questions, last {days} days", description=stats_text(figures, days))
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 async def setup(bot: VerbatimBot) -> None:

@@ -416,8 +416,25 @@ async def test_every_reply_forbids_pings_without_the_bot_default(verbatim: Start
     await h.run(ix)
     await fake.wait_for(lambda c: c.ok and "Reindex done" in json.dumps(c.json or {}), timeout=15)
     await h.run(fake.slash_command("unanswered", user=fake.admin))
+    # The record's commands and buttons (issue 10): /stats, /config, a section button, Dismiss,
+    # a note in the moderator log channel, and a follow-up in the bot's thread.
+    await h.run(fake.slash_command("stats", user=fake.admin))
+    await h.run(fake.slash_command("config log-channel", {"channel": fake.channel_id}, user=fake.admin))
+    await h.run(fake.slash_command("config show", user=fake.admin))
+    since = len(fake.calls)
+    refused = await h.ask("How do I bake banana bread? @everyone")
+    await fake.wait_for(lambda c: c.ok and c.path == f"/channels/{fake.channel_id}/messages", since=since)
+    section = next(b for b in buttons(refused.json) if b.get("label") not in (None, "Dismiss"))
+    await h.run(fake.component_click(section["custom_id"], stored(fake, refused)))
+    await h.run(fake.component_click(button_id(refused.json, label="Dismiss"), stored(fake, refused), user=fake.admin))
+    threads = [c for c in fake.calls_to("POST", "/channels/{c}/messages/{m}/threads") if c.ok]
+    since = len(fake.calls)
+    await fake.dispatch_message(
+        fake.message_create(f"And who pings {question}", channel_id=int(threads[0].response["id"]))
+    )
+    await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), since=since)
 
-    assert len([c for c in fake.calls if message_sending(c)]) >= 17
+    assert len([c for c in fake.calls if message_sending(c)]) >= 25
     assert ping_problems(fake) == []
 
 
