@@ -136,6 +136,11 @@ async def test_config_changes_take_effect_at_once(verbatim: StartBot, fake_disco
     await h.ask("How do I bake banana bread?")
     noted = await fake.wait_for(lambda c: c.ok and c.path == f"/channels/{log_channel}/messages", since=since)
     assert unescape(noted.json["content"]).startswith("Not in the documents: How do I bake banana bread?")
+    answered = await h.ask(DOD_QUESTION)
+    since = len(fake.calls)
+    await h.run(fake.component_click(button_id(answered.json, emoji="👎"), stored(fake, answered)))
+    noted = await fake.wait_for(lambda c: c.ok and c.path == f"/channels/{log_channel}/messages", since=since)
+    assert unescape(noted.json["content"]) == f"👎 on: {DOD_QUESTION}"
 
     shown = unescape(embed_of(await h.run(fake.slash_command("config show", user=carol)))["description"])
     assert "**Auto-answer** in: none" in shown and "**Answers** (/ask): public" in shown
