@@ -46,6 +46,7 @@ USER verbatim
 ENV VERBATIM_DOCS_DIR=/app/docs \
     VERBATIM_INDEX_DIR=/data/index \
     VERBATIM_FEEDBACK_FILE=/data/feedback.jsonl \
+    VERBATIM_DB=/data/verbatim.sqlite3 \
     VERBATIM_HEALTH_FILE=/data/health.json \
     VERBATIM_LOG_LEVEL=INFO
 VOLUME ["/data"]

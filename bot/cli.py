@@ -1,4 +1,4 @@
-"""The ``verbatim`` command line: index, ask, search, sources, eval, chat and run."""
+"""The ``verbatim`` command line: index, ask, search, sources, eval, chat, run, report and forget."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.citation import citation
 from bot.engine_factory import BuildPolicy, make_embedder, open_index
@@ -19,8 +19,11 @@ from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
 from bot.terminal import answer_json, quote_block, render_answer, render_build_report
-from index import RETRIEVERS, Engine, build_index, clean_question
+from index import RETRIEVERS, Engine, VerbatimError, build_index, clean_question
 from index.config import TOP_K_MAX
+
+if TYPE_CHECKING:
+    from bot.record import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Load the configured embedding model, exporting it to ONNX first if that was never done for this user (about 10 s, once), and say where it is cached.",
     )
 
+    report = command(
+        "report",
+        help="write an HTML report of what the community asks",
+        description="Read the record (VERBATIM_DB) and write an HTML page with charts (questions per day by outcome, answered share, largest gaps) and the gap table; print a short summary.",
+    )
+    report.add_argument("--days", type=_count(36500), default=30, metavar="N", help="the last N days (default: 30)")
+    report.add_argument(
+        "--out", type=Path, default=Path(".verbatim/report"), metavar="DIR", help="folder (default: .verbatim/report)"
+    )
+    forget = command(
+        "forget",
+        help="delete a member's questions and votes",
+        description="Delete every question asked by the Discord user USER_ID, every vote on them, and the user's own votes, from the record (VERBATIM_DB). Questions are personal data.",
+    )
+    forget.add_argument("user_id", type=_count(2**63 - 1), metavar="USER_ID", help="the member's Discord id")
+
     return parser
 
 
@@ -217,6 +236,8 @@ def _main(argv: Sequence[str] | None) -> int:
             "run": _run,
             "health": _health,
             "model": _model,
+            "report": _report,
+            "forget": _forget,
         }[args.command]
         return handler(args, settings)
     except KeyboardInterrupt:
@@ -330,9 +351,44 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_bot
 
-    for folder in (settings.index_dir, settings.feedback_file.parent, settings.health_file.parent):
+    for folder in (settings.index_dir, settings.db.parent, settings.health_file.parent):
         check_writable(folder)
     run_bot(settings)
+    return 0
+
+
+def _record(settings: Settings) -> RecordStore:
+    from bot.record import RecordStore
+
+    if not settings.db.is_file():
+        raise VerbatimError(f"No record at {settings.db} yet.", hint="The bot writes it once it answers (VERBATIM_DB).")
+    return RecordStore(settings.db, retention_days=settings.db_retention_days)
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from bot.record import DAY
+    from bot.report import write_report
+
+    store = _record(settings)
+    since = time.time() - args.days * DAY
+    rows = store.questions(since=since)
+    feedback = store.feedback_counts(since=since)
+    store.close()
+    embedder = make_embedder(settings)
+    started = time.perf_counter()
+    report = write_report(rows, feedback, embedder.embed_documents, args.out, days=args.days)
+    print(report.summary())
+    log.info("report_written", extra={"seconds": round(time.perf_counter() - started, 2), "questions": len(rows)})
+    return 0
+
+
+def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    store = _record(settings)
+    forgotten = store.forget(args.user_id)
+    store.close()
+    print(f"Deleted {forgotten.questions} questions and {forgotten.feedback} votes of user {args.user_id}.")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sqlite3
 from collections.abc import Awaitable
 from typing import Any
 
@@ -14,15 +15,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import describe, report_failure
-from bot.feedback import FeedbackLog
 from bot.health import Health
+from bot.record import Record, RecordStore
 from bot.render import NO_PINGS
+from bot.server_config import Defaults, ServerConfigs
 from bot.service import AnswerService
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.ask", "bot.cogs.search", "bot.cogs.sources", "bot.cogs.admin")
+COGS = ("bot.cogs.ask", "bot.cogs.search", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.insights", "bot.cogs.config")
 
 
 def intents_for(settings: Settings) -> discord.Intents:
@@ -33,12 +35,23 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+def defaults_from(settings: Settings) -> Defaults:
+    """What every server gets until its moderators use /config."""
+    return Defaults(
+        auto_answer_channels=tuple(settings.help_channel_ids),
+        moderator_roles=tuple(settings.moderator_role_ids),
+        log_channel=settings.moderator_log_channel_id,
+        private_answers=settings.private_answers,
+        answer_in_thread=settings.answer_in_thread,
+    )
+
+
 class VerbatimBot(commands.Bot):
     def __init__(
         self,
         settings: Settings,
         service: AnswerService,
-        feedback: FeedbackLog,
+        record: Record,
         *,
         health: Health | None = None,
         **options: object,
@@ -54,7 +67,8 @@ class VerbatimBot(commands.Bot):
         )
         self.settings = settings
         self.service = service
-        self.feedback = feedback
+        self.record = record
+        self.configs = ServerConfigs(defaults_from(settings))
         self.health = health
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         self.extras: set[asyncio.Task[Any]] = set()
@@ -62,6 +76,7 @@ class VerbatimBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Runs after each successful login; `verbatim run` retries the login while Discord is
         # unreachable, and the index may already be loaded: everything here is idempotent.
+        await self._load_configs()
         report = await self.service.load_once()
         if report is not None:
             log.info("index_built_at_startup", extra={"summary": report.summary})
@@ -80,6 +95,13 @@ class VerbatimBot(commands.Bot):
         else:
             synced = await self.tree.sync()
             log.info("commands_synced_globally", extra={"count": len(synced)})
+
+    async def _load_configs(self) -> None:
+        try:
+            self.configs.load(await self.record.call(RecordStore.settings))
+        except (sqlite3.Error, OSError) as exc:
+            # The bot still answers, with the environment's settings.
+            log.warning("server_settings_not_loaded", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def on_message(self, message: discord.Message) -> None:
         # No prefix commands: a mention is a question for the ask cog's listener. The default
@@ -110,6 +132,7 @@ class VerbatimBot(commands.Bot):
             task.cancel()
         await super().close()
         self.service.close()
+        self.record.close()
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await report_error(interaction, error)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from bot.engine_factory import make_embedder
 from bot.errors import describe
-from bot.feedback import FeedbackLog
 from bot.health import Health
+from bot.record import Record
 from bot.service import AnswerService
 from bot.settings import Settings, SettingsError
 
@@ -79,7 +79,8 @@ def run_bot(settings: Settings) -> None:
     logging.getLogger().addHandler(health.log_handler())
     service = make_service(settings)
     service.on_loaded = lambda engine: health.index_loaded(engine.chunk_count, engine.built_at)
-    bot = VerbatimBot(settings, service, FeedbackLog(settings.feedback_file), health=health)
+    record = Record(settings.db, retention_days=settings.db_retention_days, legacy_feedback=settings.feedback_file)
+    bot = VerbatimBot(settings, service, record, health=health)
     error: BaseException | None = None
     try:
         asyncio.run(serve(bot, settings.discord_token.get_secret_value(), health=health))

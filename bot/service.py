@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+import numpy as np
+
 from bot.engine_factory import open_index
 from index import (
     Answer,
@@ -125,6 +127,13 @@ class AnswerService:
 
     async def search(self, query: str, *, k: int = 10) -> list[Passage]:
         return await self._run(self._queries, self.engine.search, query, k=k)
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for ``texts`` with the engine's model (the gap report groups questions by them)."""
+        return await self._run(self._queries, self.embedder.embed_documents, texts)
+
+    async def section_opening(self, document: str, section: tuple[str, ...]) -> Passage:
+        return await self._run(self._queries, self.engine.section_opening, document, section)
 
     def documents(self) -> list[DocumentInfo]:
         return self.engine.documents()

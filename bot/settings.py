@@ -130,7 +130,24 @@ class Settings(BaseSettings):
     auto_answer: bool = Field(False, description="Answer new messages in the help channels in a thread.")
     cooldown_seconds: float = Field(10.0, ge=0, le=3600, description="Per-user pause between questions.")
     feedback_file: Path = Field(
-        Path(".verbatim/feedback.jsonl"), description="Where 👍/👎 and unanswered questions are recorded."
+        Path(".verbatim/feedback.jsonl"),
+        description="The JSON-lines record of earlier versions: imported into VERBATIM_DB once, then no longer written.",
+    )
+    db: Path = Field(
+        Path(".verbatim/verbatim.sqlite3"),
+        description="The SQLite record of questions, 👍/👎 and per-server settings (/config).",
+    )
+    db_retention_days: float = Field(
+        90, gt=0, le=36500, description="Questions and votes older than this are deleted from the record."
+    )
+    answer_in_thread: bool = Field(
+        False, description="Answer a mention in a new thread on the question (a server can change it with /config)."
+    )
+    private_answers: bool = Field(
+        False, description="Answer /ask privately, seen by the asker alone (a server can change it with /config)."
+    )
+    moderator_log_channel_id: int | None = Field(
+        None, description="Channel told of each unanswered or 👎 question (a server can change it with /config)."
     )
     health_file: Path = Field(
         Path(".verbatim/health.json"), description="Where the running bot writes its health, read by verbatim health."

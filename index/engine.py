@@ -239,6 +239,23 @@ class Engine:
         """The best ``k`` distinct passages for ``query``, without abstaining."""
         return list(self.judge(query, k=k, retriever=retriever).passages)
 
+    def section_opening(self, document: str, section: tuple[str, ...]) -> Passage:
+        """The first sentences of one section, verbatim (within the quote budget): what a reader
+        sees on choosing a suggested section when the documents did not answer."""
+        for chunk in self._chunks:
+            if chunk.document == document and chunk.section == section:
+                if not chunk.sentences:
+                    return self._passage(chunk, chunk.start, chunk.end, 0.0, 0.0)
+                start, end = chunk.sentences[0]
+                for _, sentence_end in chunk.sentences[1:]:
+                    if sentence_end - start > self.config.quote_max_chars:
+                        break
+                    end = sentence_end
+                return self._passage(chunk, start, end, 0.0, 0.0)
+        raise DocumentNotFoundError(
+            f"No section {' › '.join((document, *section))!r} is indexed.", hint="See the list with /sources."
+        )
+
     def _clean(self, question: str) -> str:
         return clean_question(question, self.config.max_question_chars)
 

@@ -81,6 +81,7 @@ def test_the_health_check_is_verbatim_health_reading_the_volume():
     assert "--start-period=" in options and "--interval=" in options
     env = " ".join(rest for keyword, rest in steps if keyword == "ENV")
     assert "VERBATIM_HEALTH_FILE=/data/" in env and "VERBATIM_FEEDBACK_FILE=/data/" in env
+    assert "VERBATIM_DB=/data/" in env  # the record lives on the volume, not in the image
     from bot.cli import _parser
 
     assert _parser().parse_args(["health"]).command == "health"

@@ -1,4 +1,4 @@
-"""Moderator commands: /reindex in the background, /unanswered questions."""
+"""Moderator commands: /reindex in the background."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def is_moderator(interaction: discord.Interaction) -> bool:
         return False
     if user.guild_permissions.manage_guild:
         return True
-    allowed = set(interaction.client.settings.moderator_role_ids)  # type: ignore[attr-defined]
+    allowed = interaction.client.configs.moderator_roles(interaction.guild_id)  # type: ignore[attr-defined]
     return any(role.id in allowed for role in user.roles)
 
 
@@ -128,22 +128,6 @@ class AdminCog(commands.Cog):
                     shown = text
                 except discord.HTTPException:
                     log.debug("progress_edit_failed", exc_info=True)
-
-    @app_commands.command(name="unanswered")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @moderators_only()
-    async def unanswered(self, interaction: discord.Interaction) -> None:
-        """Recent questions the documents could not answer."""
-        records = await asyncio.to_thread(self.bot.feedback.recent_unanswered, 20)
-        if not records:
-            text = "No unanswered questions recorded."
-        else:
-            text = "\n".join(f"• {escape(shorten(r['question'], 180))} ({r['time']})" for r in records)
-        embed = discord.Embed(
-            title="Questions the documents could not answer", description=shorten(text, EMBED_DESCRIPTION_LIMIT)
-        )
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 async def setup(bot: VerbatimBot) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
 import re
+import sqlite3
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,10 +15,20 @@ from discord.ext import commands
 
 from bot.citation import citation
 from bot.client import report_error, spawn_extra
+from bot.cogs.admin import is_moderator
 from bot.cooldown import UserCooldown
 from bot.errors import report_failure
-from bot.render import EMBED_TITLE_LIMIT, NO_PINGS, THREAD_NAME_LIMIT, answer_embed, quotes_description, shorten
-from index import Answer
+from bot.record import Kind, Via
+from bot.render import (
+    EMBED_TITLE_LIMIT,
+    NO_PINGS,
+    THREAD_NAME_LIMIT,
+    answer_embed,
+    escape,
+    quotes_description,
+    shorten,
+)
+from index import Answer, SectionRef
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
@@ -26,17 +38,62 @@ log = logging.getLogger(__name__)
 MORE_PASSAGES = 5
 
 
-class AnswerView(discord.ui.View):
-    """Buttons under an answer: more passages, and 👍/👎 recorded with the question."""
+SECTION_BUTTONS = 3
+BUTTON_LABEL_LIMIT = 80  # Discord refuses a longer button label
+#: How much of a thread's first question is added to a follow-up for retrieval.
+CONTEXT_CHARS = 300
+QUESTION_WORDS = frozenset(
+    "what when where which who whom whose why how is are was were do does did can could should would will "
+    "may might shall has have had any anything".split()
+)
+ONLY_THE_ASKER = "Only the asker (or a moderator) can dismiss this."
 
-    def __init__(self, bot: VerbatimBot, answer: Answer, shown: int) -> None:
+
+class SectionButton(discord.ui.Button["AnswerView"]):
+    """A nearest section, offered when the documents did not answer: shows its opening privately."""
+
+    def __init__(self, suggestion: SectionRef, *, row: int) -> None:
+        name = suggestion.section[-1] if suggestion.section else suggestion.document
+        super().__init__(label=shorten(name, BUTTON_LABEL_LIMIT), style=discord.ButtonStyle.secondary, row=row)
+        self.suggestion = suggestion
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        assert self.view is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        passage = await self.view.bot.service.section_opening(self.suggestion.document, self.suggestion.section)
+        description, _ = quotes_description([passage])
+        title = " › ".join((self.suggestion.document, *self.suggestion.section))
+        embed = discord.Embed(title=shorten(title, EMBED_TITLE_LIMIT), description=description)
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+class AnswerView(discord.ui.View):
+    """Buttons under an answer: more passages, 👍/👎 recorded with the question, and (on a
+    public answer) Dismiss, for the asker or a moderator."""
+
+    def __init__(
+        self,
+        bot: VerbatimBot,
+        answer: Answer,
+        shown: int,
+        *,
+        asker_id: int,
+        question_id: int | None = None,
+        public: bool = True,
+    ) -> None:
         super().__init__(timeout=15 * 60)
         self.bot = bot
         self.answer = answer
         self.shown = shown
+        self.asker_id = asker_id
+        self.question_id = question_id
         self.voted: set[int] = set()
         if answer.abstained:
             self.remove_item(self.more)
+            for number, suggestion in enumerate(answer.suggestions[:SECTION_BUTTONS]):
+                self.add_item(SectionButton(suggestion, row=1 + number // 5))
+        if not public:
+            self.remove_item(self.dismiss)
 
     @discord.ui.button(label="More passages", style=discord.ButtonStyle.secondary)
     async def more(self, interaction: discord.Interaction, button: discord.ui.Button[AnswerView]) -> None:
@@ -67,14 +124,32 @@ class AnswerView(discord.ui.View):
             )
             return
         self.voted.add(interaction.user.id)
-        await asyncio.to_thread(
-            self.bot.feedback.vote,
-            question=self.answer.question,
-            helpful=helpful,
-            user_id=interaction.user.id,
-            citations=[citation(p) for p in self.answer.passages],
-        )
+        await self._feedback(interaction.user.id, "up" if helpful else "down")
         await interaction.response.send_message("Thanks, noted.", ephemeral=True, allowed_mentions=NO_PINGS)
+        if not helpful:
+            note_for_moderators(self.bot, interaction.guild_id, f"👎 on: {self.answer.question}")
+
+    @discord.ui.button(label="Dismiss", style=discord.ButtonStyle.secondary)
+    async def dismiss(self, interaction: discord.Interaction, button: discord.ui.Button[AnswerView]) -> None:
+        if interaction.user.id != self.asker_id and not is_moderator(interaction):
+            await interaction.response.send_message(ONLY_THE_ASKER, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        await self._feedback(interaction.user.id, "dismiss")
+        await interaction.response.send_message("Dismissed.", ephemeral=True, allowed_mentions=NO_PINGS)
+        self.stop()
+        if interaction.message is not None:
+            try:
+                await interaction.message.delete()
+            except discord.NotFound:
+                log.info("dismissed_answer_already_gone")
+
+    async def _feedback(self, user_id: int, kind: Kind) -> None:
+        if self.question_id is None:  # the question itself could not be recorded
+            return
+        try:
+            await self.bot.record.add_feedback(self.question_id, user_id=user_id, kind=kind)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("feedback_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def on_error(
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[AnswerView]
@@ -92,18 +167,52 @@ class AskCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.ask_menu.name, type=self.ask_menu.type)
 
-    async def answer(self, question: str, *, user_id: int, guild_id: int | None) -> tuple[discord.Embed, AnswerView]:
-        answer = await self.bot.service.ask(question)
-        if answer.outcome != "answered":  # a record for /unanswered; a full or read-only disk must not cost the answer
-            try:
-                await asyncio.to_thread(
-                    self.bot.feedback.unanswered, question=answer.question, user_id=user_id, guild_id=guild_id
-                )
-            except OSError as exc:
-                log.warning("unanswered_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+    async def answer(
+        self,
+        question: str,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        via: Via,
+        public: bool = True,
+        context: str | None = None,
+    ) -> tuple[discord.Embed, AnswerView]:
+        started = time.perf_counter()
+        if context:
+            # Retrieval sees the thread's first question too ("and on Windows?" alone finds nothing);
+            # the answer is titled and recorded with the follow-up the asker wrote.
+            combined = f"{shorten(context, CONTEXT_CHARS)}\n{question}"
+            answer = dataclasses.replace(await self.bot.service.ask(combined), question=question)
+        else:
+            answer = await self.bot.service.ask(question)
+        latency_ms = (time.perf_counter() - started) * 1000
         rendered = answer_embed(answer)
+        # Committed before the answer is posted: an answered question is always in the record.
+        # A full or read-only disk must not cost the answer, though.
+        question_id = None
+        try:
+            question_id = await self.bot.record.add_question(
+                question=answer.question,
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                via=via,
+                outcome=answer.outcome,
+                confidence=answer.confidence,
+                latency_ms=latency_ms,
+                citations=[citation(p) for p in rendered.shown],
+            )
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("question_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+        if answer.outcome != "answered":
+            label = "Not in the documents" if answer.outcome == "not_found" else "Not sure"
+            note_for_moderators(self.bot, guild_id, f"{label}: {answer.question}", channel_id=channel_id)
         log.info("answered", extra={"outcome": answer.outcome, "passages": len(rendered.shown)})
-        return rendered.embed, AnswerView(self.bot, answer, len(rendered.shown))
+        view = AnswerView(
+            self.bot, answer, len(rendered.shown), asker_id=user_id, question_id=question_id, public=public
+        )
+        return rendered.embed, view
 
     @app_commands.command(name="ask")
     @app_commands.describe(question="Your question; the answer quotes the documents word for word")
@@ -115,9 +224,17 @@ class AskCog(commands.Cog):
                 UserCooldown.message(wait), ephemeral=True, allowed_mentions=NO_PINGS
             )
             return
-        await interaction.response.defer(thinking=True)
-        embed, view = await self.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id)
-        await interaction.followup.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
+        private = self.bot.configs.private_answers(interaction.guild_id, channel_chain(interaction.channel))
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        embed, view = await self.answer(
+            question,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            via="command",
+            public=not private,
+        )
+        await interaction.followup.send(embed=embed, view=view, ephemeral=private, allowed_mentions=NO_PINGS)
 
     async def ask_about_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Answer the chosen message as a question, as a reply to it."""
@@ -133,11 +250,18 @@ class AskCog(commands.Cog):
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        embed, view = await self.answer(message.content, user_id=interaction.user.id, guild_id=interaction.guild_id)
+        embed, view = await self.answer(
+            message.content,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            via="menu",
+        )
         try:
             await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             # No right to post in that channel: show the answer to the asker alone.
+            view.remove_item(view.dismiss)
             await interaction.followup.send(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         spawn_extra(
@@ -152,12 +276,49 @@ class AskCog(commands.Cog):
             return
         if self.bot.user in message.mentions:
             await self._answer_mention(message)
-        elif self._is_help_channel(message.channel) and not isinstance(message.channel, discord.Thread):
+        elif isinstance(message.channel, discord.Thread):
+            await self._maybe_follow_up(message, message.channel)
+        elif self._is_help_channel(message.channel):
             await self._answer_in_thread(message)
 
+    async def _maybe_follow_up(self, message: discord.Message, thread: discord.Thread) -> None:
+        """In a thread the bot opened on a question, the asker's next question is a follow-up:
+        retrieved with the thread's first question as context, quoted and cited as ever."""
+        text = message.content.strip()
+        if not looks_like_a_question(text):  # "thanks!" gets no "not in the documents"
+            return
+        try:
+            started = await self.bot.record.thread(thread.id)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("thread_not_looked_up", extra={"error": f"{type(exc).__name__}: {exc}"})
+            return
+        if started is None or started[0] != message.author.id:
+            return
+        try:
+            embed, view = await self.answer(
+                text,
+                user_id=message.author.id,
+                guild_id=thread.guild.id,
+                channel_id=thread.id,
+                via="followup",
+                context=started[1],
+            )
+            await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+        except Exception as exc:
+            await self._report_listener_error(message, exc)
+
+    async def _opened_thread(self, thread: discord.Thread, *, asker_id: int, question: str) -> None:
+        try:
+            await self.bot.record.add_thread(thread.id, guild_id=thread.guild.id, asker_id=asker_id, question=question)
+        except (sqlite3.Error, OSError) as exc:  # follow-ups in it will not be answered; the answer stands
+            log.warning("thread_not_recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+
     def _is_help_channel(self, channel: object) -> bool:
-        settings = self.bot.settings
-        return settings.auto_answer and getattr(channel, "id", None) in settings.help_channel_ids
+        if not self.bot.settings.auto_answer:  # the Message Content intent is off
+            return False
+        guild = getattr(channel, "guild", None)
+        channels = self.bot.configs.auto_answer_channels(guild.id if guild else None)
+        return getattr(channel, "id", None) in channels
 
     def _question_from(self, message: discord.Message) -> str:
         assert self.bot.user is not None
@@ -178,11 +339,20 @@ class AskCog(commands.Cog):
             return
         # "Verbatim is typing…" is a courtesy: it runs beside the answer and may fail on its own.
         typing = spawn_extra(self.bot, "typing", message.channel.typing())
+        guild_id = message.guild.id if message.guild else None
         try:
             embed, view = await self.answer(
-                question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None
+                question, user_id=message.author.id, guild_id=guild_id, channel_id=message.channel.id, via="mention"
             )
-            await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+            in_thread = isinstance(message.channel, discord.TextChannel) and self.bot.configs.answer_in_thread(
+                guild_id, channel_chain(message.channel)
+            )
+            if in_thread:
+                thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
+                await self._opened_thread(thread, asker_id=message.author.id, question=question)
+                await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
+            else:
+                await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
         except Exception as exc:  # a listener has no error handler: tell the user, log the rest
             await self._report_listener_error(message, exc)
         finally:
@@ -194,9 +364,14 @@ class AskCog(commands.Cog):
             return
         try:
             embed, view = await self.answer(
-                question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None
+                question,
+                user_id=message.author.id,
+                guild_id=message.guild.id if message.guild else None,
+                channel_id=message.channel.id,
+                via="auto",
             )
             thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT))
+            await self._opened_thread(thread, asker_id=message.author.id, question=question)
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except Exception as exc:
             await self._report_listener_error(message, exc)
@@ -209,7 +384,11 @@ class AskCog(commands.Cog):
         try:
             starter = thread.starter_message or await thread.fetch_message(thread.id)
             question = f"{thread.name}\n{starter.content}".strip()
-            embed, view = await self.answer(question, user_id=thread.owner_id or 0, guild_id=thread.guild.id)
+            embed, view = await self.answer(
+                question, user_id=thread.owner_id or 0, guild_id=thread.guild.id, channel_id=thread.id, via="auto"
+            )
+            if thread.owner_id:
+                await self._opened_thread(thread, asker_id=thread.owner_id, question=question)
             await thread.send(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except Exception as exc:
             report_failure(exc, "forum_answer_failed")
@@ -220,6 +399,31 @@ class AskCog(commands.Cog):
             await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             log.warning("error_message_not_delivered", exc_info=True)
+
+
+def looks_like_a_question(text: str) -> bool:
+    """A follow-up worth answering: it asks something (a "?" or a question word first)."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return "?" in text or (bool(words) and words[0] in QUESTION_WORDS)
+
+
+def channel_chain(channel: object) -> list[int]:
+    """The channel, then the channel a thread belongs to: where a per-channel setting is looked up."""
+    chain = [getattr(channel, "id", 0)]
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    if parent_id:
+        chain.append(parent_id)
+    return [c for c in chain if c]
+
+
+def note_for_moderators(bot: VerbatimBot, guild_id: int | None, text: str, *, channel_id: int | None = None) -> None:
+    """A line in the server's moderator log channel, if it has one; a courtesy, never in the answer's way."""
+    log_channel = bot.configs.log_channel(guild_id)
+    channel = bot.get_channel(log_channel) if log_channel else None
+    if not isinstance(channel, discord.TextChannel | discord.Thread):
+        return
+    where = f" (in <#{channel_id}>)" if channel_id else ""
+    spawn_extra(bot, "moderator_log", channel.send(shorten(escape(text), 1800) + where, allowed_mentions=NO_PINGS))
 
 
 async def setup(bot: VerbatimBot) -> None:

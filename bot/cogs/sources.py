@@ -8,7 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.fuzzy import closest_documents
 from bot.render import CHOICE_NAME_LIMIT, CHOICES_MAX, NO_PINGS, source_embed, sources_embed
+from index import DocumentNotFoundError
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
@@ -30,7 +32,13 @@ class SourcesCog(commands.Cog):
     async def source(self, interaction: discord.Interaction, name: str) -> None:
         """Show one document's sections."""
         # Looked up among indexed documents only: a name is never opened as a path.
-        document = self.bot.service.document(name)
+        try:
+            document = self.bot.service.document(name)
+        except DocumentNotFoundError as exc:
+            close = closest_documents(name, self.bot.service.documents())
+            text = str(exc) + (f" Did you mean {', '.join(code(p) for p in close)}?" if close else "")
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
         await interaction.response.send_message(embed=source_embed(document), ephemeral=True, allowed_mentions=NO_PINGS)
 
     @source.autocomplete("name")
@@ -43,7 +51,16 @@ class SourcesCog(commands.Cog):
                     choices.append(app_commands.Choice(name=document.path, value=document.path))
             if len(choices) == CHOICES_MAX:
                 break
+        if not choices:  # nothing contains what was typed: offer what is close to it (a typo)
+            for path in closest_documents(current, self.bot.service.documents(), limit=CHOICES_MAX):
+                if len(path) <= CHOICE_NAME_LIMIT:
+                    choices.append(app_commands.Choice(name=path, value=path))
         return choices
+
+
+def code(text: str) -> str:
+    """Inline code shows its characters as they are; only a backtick would end it early."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 async def setup(bot: VerbatimBot) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 import pytest_asyncio
 
 from bot.client import VerbatimBot
-from bot.feedback import FeedbackLog
+from bot.record import Record
 from bot.render import unescape
 from bot.service import AnswerService
 from bot.settings import Settings
@@ -118,7 +119,7 @@ class Harness:
     bot: VerbatimBot
     settings: Settings
     service: AnswerService
-    feedback: FeedbackLog
+    record: Record
     docs_dir: Path
     bot_errors: list[logging.LogRecord]
     expected_errors: set[str] = field(default_factory=set)
@@ -126,6 +127,21 @@ class Harness:
     def expect_error(self, event: str) -> None:
         """This test deliberately causes an ERROR log record with message ``event``."""
         self.expected_errors.add(event)
+
+    def questions(self) -> list[dict[str, Any]]:
+        """The questions in the record, oldest first, as a moderator's SQLite browser shows them."""
+        return self._rows("SELECT * FROM questions ORDER BY id")
+
+    def feedback(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT f.kind, f.user_id, q.question, q.citations FROM feedback f"
+            " JOIN questions q ON q.id = f.question_id ORDER BY f.id"
+        )
+
+    def _rows(self, sql: str) -> list[dict[str, Any]]:
+        with contextlib.closing(sqlite3.connect(self.settings.db)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(sql)]
 
     def doc_text(self, name: str) -> str:
         return (self.docs_dir / name).read_bytes().decode("utf-8")
@@ -154,6 +170,7 @@ def make_settings(tmp_path: Path, fake: FakeDiscord, **overrides: Any) -> Settin
         "docs_dir": tmp_path / "docs",
         "index_dir": tmp_path / "index",
         "feedback_file": tmp_path / "feedback.jsonl",
+        "db": tmp_path / "verbatim.sqlite3",
         "model": HashingEmbedder.name,
         "chunk_size": 400,
         "threshold": 0.15,
@@ -185,10 +202,10 @@ async def verbatim(
             if write:
                 write_docs(settings.docs_dir)
             service = AnswerService(settings.engine_config(), embedder or HashingEmbedder())
-            feedback = FeedbackLog(settings.feedback_file)
-            bot = VerbatimBot(settings, service, feedback, guild_ready_timeout=0.05)
+            record = Record(settings.db, legacy_feedback=settings.feedback_file)
+            bot = VerbatimBot(settings, service, record, guild_ready_timeout=0.05)
             await stack.enter_async_context(running_bot(bot, fake=fake_discord, ready_timeout=30.0))
-            harness = Harness(fake_discord, bot, settings, service, feedback, settings.docs_dir, handler.records)
+            harness = Harness(fake_discord, bot, settings, service, record, settings.docs_dir, handler.records)
             harnesses.append(harness)
             return harness
 

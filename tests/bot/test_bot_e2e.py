@@ -92,9 +92,11 @@ async def test_startup_syncs_every_command_to_the_dev_guild_at_once(verbatim: St
         ("source", 1),
         ("reindex", 1),
         ("unanswered", 1),
+        ("stats", 1),
+        ("config", 1),
         ("Ask the docs", 3),
     }
-    for name in ("reindex", "unanswered"):
+    for name in ("reindex", "unanswered", "stats", "config"):
         command = commands[(name, 1)]
         assert str(command["default_member_permissions"]) == MANAGE_GUILD
         assert command.get("dm_permission") is False or command.get("contexts") == [0]
@@ -127,7 +129,7 @@ async def test_ask_defers_then_quotes_verbatim_with_citations_and_buttons(verbat
     assert all(c.startswith(SEED_NAME + ", line") for _, c in quotes)
     assert "— anthropic\\-dod\\-standoff.txt, line " in embed["description"]  # the citation is escaped too
     assert h.service.engine.built_at and embed["footer"]["text"].endswith(f"Index built {h.service.engine.built_at}")
-    assert [b.get("label") or b["emoji"]["name"] for b in buttons(body)] == ["More passages", "👍", "👎"]
+    assert [b.get("label") or b["emoji"]["name"] for b in buttons(body)] == ["More passages", "👍", "👎", "Dismiss"]
     # What the asker sees: the "thinking" message replaced by the public answer.
     message = stored(fake, answer)
     assert message["embeds"][0]["description"] == embed["description"] and not message["flags"] & EPHEMERAL
@@ -150,23 +152,23 @@ async def test_ask_defers_then_quotes_verbatim_with_citations_and_buttons(verbat
     # 👍 is recorded with the question and citations, and acknowledged privately.
     up = await h.run(fake.component_click(button_id(body, emoji="👍"), message))
     assert up.json["type"] == 4 and is_ephemeral(up) and up.json["data"]["content"] == "Thanks, noted."
-    [vote] = [json.loads(line) for line in h.settings.feedback_file.read_text("utf-8").splitlines()]
-    assert vote["kind"] == "vote" and vote["helpful"] is True and vote["question"] == DOD_QUESTION
-    assert vote["user_id"] == int(fake.member["id"]) and vote["citations"] == [c for _, c in quotes]
+    [vote] = h.feedback()
+    assert vote["kind"] == "up" and vote["question"] == DOD_QUESTION
+    assert vote["user_id"] == int(fake.member["id"]) and json.loads(vote["citations"]) == [c for _, c in quotes]
 
     # Voting again (either way) is refused politely and not recorded.
     for emoji in ("👍", "👎"):
         again = await h.run(fake.component_click(button_id(body, emoji=emoji), message))
         assert is_ephemeral(again) and "already voted" in again.json["data"]["content"]
-    assert len(h.settings.feedback_file.read_text("utf-8").splitlines()) == 1
+    assert len(h.feedback()) == 1
     # Another user's 👎 counts.
     down = await h.run(fake.component_click(button_id(body, emoji="👎"), message, user=fake.admin))
     assert down.json["data"]["content"] == "Thanks, noted."
-    records = [json.loads(line) for line in h.settings.feedback_file.read_text("utf-8").splitlines()]
-    assert [(r["helpful"], r["user_id"]) for r in records] == [
-        (True, int(fake.member["id"])),
-        (False, int(fake.admin["id"])),
+    assert [(r["kind"], r["user_id"]) for r in h.feedback()] == [
+        ("up", int(fake.member["id"])),
+        ("down", int(fake.admin["id"])),
     ]
+    assert not h.settings.feedback_file.exists()  # the old JSON-lines file is no longer written
 
 
 # --------------------------------------------------------------------------------- 3. abstaining
@@ -183,15 +185,28 @@ async def test_unrelated_question_is_not_in_the_documents_and_listed_by_unanswer
     suggestions = [unescape(line[2:]) for line in embed["description"].splitlines() if line.startswith("• ")]
     assert suggestions and all(s.split(" › ")[0].split(" (line")[0] in (SEED_NAME, NOTICES_NAME) for s in suggestions)
     assert quotes_in(embed["description"]) == []
-    assert [b.get("label") or b["emoji"]["name"] for b in buttons(answer.json)] == ["👍", "👎"]  # no "More passages"
-    [record] = h.feedback.recent_unanswered()
+    # No "More passages"; instead the nearest sections, each a button showing its opening privately.
+    answer_ = h.service.engine.ask(question)
+    sections = [s.section[-1] if s.section else s.document for s in answer_.suggestions[:3]]
+    labels = [b.get("label") or b["emoji"]["name"] for b in buttons(answer.json)]
+    assert sections and labels == ["👍", "👎", "Dismiss", *sections]
+    chosen = answer_.suggestions[0]
+    shown = await h.run(fake.component_click(button_id(answer.json, label=sections[0]), stored(fake, answer)))
+    assert is_ephemeral(shown)
+    section_embed = embed_of(shown)
+    assert section_embed["title"] == " › ".join((chosen.document, *chosen.section))
+    [(text, cited)] = quotes_in(section_embed["description"])
+    opening = h.service.engine.section_opening(chosen.document, chosen.section)
+    assert text == opening.text == h.doc_text(chosen.document)[opening.start : opening.end]
+    assert cited == opening.citation and (opening.document, opening.section) == (chosen.document, chosen.section)
+    [record] = h.questions()
     assert record["question"] == question and record["user_id"] == int(fake.member["id"])
-    assert record["guild_id"] == fake.guild_id
+    assert record["guild_id"] == fake.guild_id and record["outcome"] == "not_found" and record["via"] == "command"
 
     listing = await h.run(fake.slash_command("unanswered", user=fake.admin))
-    assert listing.json["type"] == 4 and is_ephemeral(listing)
-    listed = embed_of(listing)["description"]
-    assert unescape(listed).startswith(f"• {question} (")
+    assert listing.route == WEBHOOK and is_ephemeral(listing)
+    listed = unescape(embed_of(listing)["description"])
+    assert listed.startswith(f"**1 question** like “{question}” (1 not found; last ")
 
 
 # --------------------------------------------------------------------------------- 4. pings and Markdown in documents
@@ -299,6 +314,12 @@ async def test_source_autocomplete_is_filtered_and_capped_at_25(verbatim: StartB
     assert len(found := await choices("EXTRA-1")) == 10 and all("extra-1" in c for c in found)
     assert await choices("notic") == [NOTICES_NAME]
     assert await choices("no such thing") == []
+    assert await choices("notcies") == [NOTICES_NAME]  # a typo: nothing contains it, the closest is offered
+
+    typo = await h.run(fake.slash_command("source", {"name": "notcies.md"}))
+    assert typo.json["data"]["content"] == (
+        "No document named 'notcies.md' is indexed. See the list with /sources. Did you mean `notices.md`?"
+    )
 
     shown = await h.run(fake.slash_command("source", {"name": NOTICES_NAME}))
     embed = embed_of(shown)
@@ -350,7 +371,9 @@ async def test_source_never_opens_a_file_outside_the_documents(verbatim: StartBo
 
     assert answer.json["type"] == 4 and is_ephemeral(answer)
     content = answer.json["data"]["content"]
-    assert content == f"No document named {name!r} is indexed. See the list with /sources." and len(content) < 200
+    refusal = f"No document named {name!r} is indexed. See the list with /sources."
+    # "Did you mean" names an indexed document, never the file outside.
+    assert content in (refusal, f"{refusal} Did you mean `{SEED_NAME}`?") and len(content) < 250
     assert "Traceback" not in content and "embeds" not in answer.json["data"] and "0000" not in json.dumps(answer.json)
     outside = {secret.resolve(), Path("/etc/passwd").resolve()}
     assert [p for p in opened if Path(p).resolve() in outside] == []
@@ -393,8 +416,25 @@ async def test_every_reply_forbids_pings_without_the_bot_default(verbatim: Start
     await h.run(ix)
     await fake.wait_for(lambda c: c.ok and "Reindex done" in json.dumps(c.json or {}), timeout=15)
     await h.run(fake.slash_command("unanswered", user=fake.admin))
+    # The record's commands and buttons (issue 10): /stats, /config, a section button, Dismiss,
+    # a note in the moderator log channel, and a follow-up in the bot's thread.
+    await h.run(fake.slash_command("stats", user=fake.admin))
+    await h.run(fake.slash_command("config log-channel", {"channel": fake.channel_id}, user=fake.admin))
+    await h.run(fake.slash_command("config show", user=fake.admin))
+    since = len(fake.calls)
+    refused = await h.ask("How do I bake banana bread? @everyone")
+    await fake.wait_for(lambda c: c.ok and c.path == f"/channels/{fake.channel_id}/messages", since=since)
+    section = next(b for b in buttons(refused.json) if b.get("label") not in (None, "Dismiss"))
+    await h.run(fake.component_click(section["custom_id"], stored(fake, refused)))
+    await h.run(fake.component_click(button_id(refused.json, label="Dismiss"), stored(fake, refused), user=fake.admin))
+    threads = [c for c in fake.calls_to("POST", "/channels/{c}/messages/{m}/threads") if c.ok]
+    since = len(fake.calls)
+    await fake.dispatch_message(
+        fake.message_create(f"And who pings {question}", channel_id=int(threads[0].response["id"]))
+    )
+    await fake.wait_for(lambda c: c.ok and c.matches("POST", CHANNEL_MESSAGES), since=since)
 
-    assert len([c for c in fake.calls if message_sending(c)]) >= 17
+    assert len([c for c in fake.calls if message_sending(c)]) >= 25
     assert ping_problems(fake) == []
 
 
@@ -426,7 +466,7 @@ async def test_ask_the_docs_replies_to_the_message_and_confirms_privately(verbat
     assert body["message_reference"]["message_id"] == int(target["id"])
     assert body["allowed_mentions"] == {"parse": [], "replied_user": False}
     assert_verbatim_quotes(h, embed_of(reply)["description"], DOD_QUESTION)
-    assert [b.get("label") or b["emoji"]["name"] for b in buttons(body)] == ["More passages", "👍", "👎"]
+    assert [b.get("label") or b["emoji"]["name"] for b in buttons(body)] == ["More passages", "👍", "👎", "Dismiss"]
     assert reply.response["referenced_message"]["id"] == target["id"]
     assert is_ephemeral(confirmation) and confirmation.json["content"] == "Answered in the channel."
     assert stored(fake, confirmation)["flags"] & EPHEMERAL
@@ -620,7 +660,7 @@ async def test_a_moderator_role_may_reindex_without_manage_server(
     )
     assert "Unchanged: 2" in done.json["content"]
     listing = await h.run(fake.slash_command("unanswered", user=carol))
-    assert embed_of(listing)["description"] == "No unanswered questions recorded."
+    assert embed_of(listing)["description"] == "No unanswered, unsure or 👎 questions in the last 30 days."
 
 
 # --------------------------------------------------------------------------------- 10. cooldown

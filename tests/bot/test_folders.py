@@ -37,6 +37,7 @@ def test_verbatim_run_names_the_folder_and_the_fix(unwritable_data):
         DISCORD_TOKEN="token",
         VERBATIM_INDEX_DIR=str(data / "index"),
         VERBATIM_FEEDBACK_FILE=str(data / "feedback.jsonl"),
+        VERBATIM_DB=str(data / "verbatim.sqlite3"),
         VERBATIM_HEALTH_FILE=str(data / "health.json"),
         HOME=str(data),
         VERBATIM_LOG_LEVEL="INFO",  # as in the image: the error is still one line

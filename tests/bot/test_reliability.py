@@ -386,10 +386,10 @@ async def test_a_failing_answered_note_does_not_turn_the_menu_answer_into_an_err
     assert not any("Something went wrong" in body for body in sent)
 
 
-async def test_a_feedback_file_that_cannot_be_written_does_not_cost_the_answer(verbatim, tmp_path) -> None:
-    """An unanswerable question is recorded for /unanswered; a broken record is not the user's problem."""
+async def test_a_record_that_cannot_be_written_does_not_cost_the_answer(verbatim, tmp_path) -> None:
+    """Every question is recorded for /unanswered and /stats; a broken record is not the user's problem."""
     blocked = tmp_path / "not-a-folder"
-    blocked.write_text("a file where the feedback folder should be")
-    h = await verbatim(feedback_file=blocked / "feedback.jsonl")
+    blocked.write_text("a file where the database folder should be")
+    h = await verbatim(db=blocked / "verbatim.sqlite3")
     answer = await h.ask("How do I bake banana bread?")
     assert embed_of(answer)["description"].startswith("**Not in the documents.**")

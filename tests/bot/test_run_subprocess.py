@@ -127,6 +127,7 @@ async def test_verbatim_run_answers_ask_through_discord_and_chat_shows_the_same(
         VERBATIM_DOCS_DIR=str(docs),
         VERBATIM_INDEX_DIR=str(tmp_path / "index"),
         VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
+        VERBATIM_DB=str(tmp_path / "verbatim.sqlite3"),
         VERBATIM_HEALTH_FILE=str(tmp_path / "health.json"),
         VERBATIM_COOLDOWN_SECONDS="0",
     )
@@ -214,6 +215,7 @@ async def test_unreachable_discord_is_one_line_per_attempt_until_stopped(tmp_pat
         VERBATIM_INDEX_DIR=str(tmp_path / "index"),
         VERBATIM_HEALTH_FILE=str(tmp_path / "health.json"),
         VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
+        VERBATIM_DB=str(tmp_path / "verbatim.sqlite3"),
     )
     process = await asyncio.create_subprocess_exec(
         *verbatim_command(),
@@ -271,6 +273,7 @@ async def test_sigterm_during_a_first_build_stops_at_once(tmp_path: Path, model_
         VERBATIM_INDEX_DIR=str(tmp_path / "index"),
         VERBATIM_HEALTH_FILE=str(tmp_path / "health.json"),
         VERBATIM_FEEDBACK_FILE=str(tmp_path / "feedback.jsonl"),
+        VERBATIM_DB=str(tmp_path / "verbatim.sqlite3"),
     )
     process = await asyncio.create_subprocess_exec(
         *verbatim_command(),

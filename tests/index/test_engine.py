@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index import Engine, InvalidQuestionError, build_index
+from index import DocumentNotFoundError, Engine, InvalidQuestionError, build_index
 from index.types import RETRIEVERS, Passage
 
 # Sentences as people type them: hard-wrapped, with double spaces and tabs inside.
@@ -156,3 +156,16 @@ def test_any_question_gets_verbatim_quotes_or_a_clear_refusal(engine, docs_dir, 
         return
     for passage in answer.passages:
         assert_verbatim(passage, docs_dir)
+
+
+def test_a_sections_opening_is_its_first_sentences_verbatim(engine: Engine, docs_dir) -> None:
+    opening = engine.section_opening("guide.md", ("Guide", "Llamas"))
+    text = (docs_dir / "guide.md").read_text("utf-8")
+    assert (
+        opening.text
+        == text[opening.start : opening.end]
+        == "Llamas eat grass and hay. A llama can carry 25 kg over 20 km."
+    )
+    assert opening.citation == "guide.md › Guide › Llamas, line 11"
+    with pytest.raises(DocumentNotFoundError):
+        engine.section_opening("guide.md", ("Guide", "Alpacas"))
