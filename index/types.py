@@ -20,6 +20,7 @@ class Heading:
     start: int
     level: int
     title: str
+    anchor: str | None = None  # the HTML id a link can jump to (``page.html#anchor``)
 
 
 @dataclass(frozen=True, slots=True)
