@@ -1,0 +1,359 @@
+"""Website sources: pages listed by a sitemap, or crawled from a start URL under a path prefix.
+
+Each page is kept as an ``.html`` file in the source's folder, with its URL, ETag and
+Last-Modified in ``pages.json``; the next sync asks with ``If-None-Match`` /
+``If-Modified-Since``, so an unchanged site costs one request per page and no embedding.
+robots.txt is obeyed. A redirect, a 404, a timeout, a page that is not HTML or is too large
+is skipped with its reason and never stops the sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import urllib.robotparser
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import IO, Any
+
+from index.types import SkippedFile
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Verbatim/0.1 (documentation bot; +https://github.com/verbatim)"
+STATE_FILE = "pages.json"
+PAGES_FOLDER = "pages"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_PAGE_BYTES = 5 * 1024 * 1024
+# Few requests at once: a documentation host is somebody's server, not a benchmark.
+DEFAULT_CONCURRENCY = 4
+_MAX_SITEMAPS = 50
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass(frozen=True, slots=True)
+class PageState:
+    url: str
+    file: str  # relative to the pages folder
+    sha256: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class WebSyncResult:
+    pages: dict[str, PageState] = field(default_factory=dict)  # by file
+    fetched: list[str] = field(default_factory=list)  # new or changed content
+    not_modified: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    requests: int = 0
+
+
+class _Skip(Exception):
+    """One URL passed over; the message is the reason."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect comes back as an HTTPError with its Location
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: Message
+    body: bytes
+
+
+class _Client:
+    def __init__(self, timeout: float, max_bytes: int) -> None:
+        self._opener = urllib.request.build_opener(_NoRedirects())
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> _Response:
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
+        with self._lock:
+            self.requests += 1
+        try:
+            with self._opener.open(request, timeout=self._timeout) as response:
+                return _Response(response.status, response.headers, self._read(response))
+        except urllib.error.HTTPError as exc:
+            return _Response(exc.code, exc.headers, b"")
+        except TimeoutError:
+            raise _Skip(f"timed out after {self._timeout:g} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise _Skip(f"timed out after {self._timeout:g} s") from None
+            raise _Skip(f"cannot connect ({exc.reason})") from None
+        except (ConnectionError, OSError) as exc:
+            raise _Skip(f"connection failed ({exc})") from None
+
+    def _read(self, response: IO[bytes]) -> bytes:
+        length = getattr(response, "headers", {}).get("Content-Length")
+        if length and length.isdigit() and int(length) > self._max_bytes:
+            raise _Skip(f"too large ({int(length) / 1e6:.1f} MB; the limit is {self._max_bytes / 1e6:.1f} MB)")
+        data = response.read(self._max_bytes + 1)
+        if len(data) > self._max_bytes:
+            raise _Skip(f"too large (over {self._max_bytes / 1e6:.1f} MB)")
+        return data
+
+
+def page_file(url: str) -> str:
+    """The file a page is kept in: its URL path, ending in ``.html`` (``/a/`` → ``a/index.html``)."""
+    parts = urllib.parse.urlsplit(url)
+    path = urllib.parse.unquote(parts.path).lstrip("/")
+    path = "/".join(p for p in path.split("/") if p not in ("", ".", ".."))
+    if not path or parts.path.endswith("/"):
+        path = (path + "/index.html").lstrip("/")
+    stem, dot, suffix = path.rpartition(".")
+    if not dot or "/" in suffix or suffix.lower() not in ("html", "htm"):
+        stem, suffix = path, "html"
+    if parts.query:
+        stem += "-" + hashlib.sha256(parts.query.encode()).hexdigest()[:8]
+    return f"{stem}.{suffix}"
+
+
+def read_state(folder: Path) -> dict[str, PageState]:
+    try:
+        raw = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        return {p["file"]: PageState(**p) for p in raw["pages"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _write_state(folder: Path, pages: dict[str, PageState]) -> None:
+    temporary = folder / (STATE_FILE + ".tmp")
+    temporary.write_text(
+        json.dumps({"pages": [asdict(p) for p in sorted(pages.values(), key=lambda p: p.file)]}, indent=1),
+        encoding="utf-8",
+    )
+    os.replace(temporary, folder / STATE_FILE)
+
+
+def _write_page(pages_folder: Path, file: str, body: bytes) -> None:
+    target = pages_folder / file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_bytes(body)
+    os.replace(temporary, target)
+
+
+def _under(url: str, prefix: str) -> bool:
+    return url.split("#", 1)[0].startswith(prefix)
+
+
+class _Robots:
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+        self._parsers: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._lock = threading.Lock()
+
+    def allowed(self, url: str) -> bool:
+        parts = urllib.parse.urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            if origin not in self._parsers:
+                self._parsers[origin] = self._fetch(origin)
+            parser = self._parsers[origin]
+        return parser is None or parser.can_fetch(USER_AGENT, url)
+
+    def _fetch(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+        try:
+            response = self._client.get(origin + "/robots.txt")
+        except _Skip:
+            return None
+        if response.status != 200:
+            return None  # no robots.txt: everything is allowed
+        parser = urllib.robotparser.RobotFileParser()
+        parser.parse(response.body.decode("utf-8", "replace").splitlines())
+        return parser
+
+
+def _sitemap_urls(client: _Client, sitemap: str, skipped: list[SkippedFile]) -> list[str]:
+    """Page URLs of a sitemap, following a sitemap index."""
+    urls: list[str] = []
+    queue, seen = [sitemap], set[str]()
+    while queue and len(seen) < _MAX_SITEMAPS:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            response = client.get(current)
+        except _Skip as exc:
+            skipped.append(SkippedFile(current, f"sitemap {exc}"))
+            continue
+        if response.status != 200:
+            skipped.append(SkippedFile(current, f"sitemap: HTTP {response.status}"))
+            continue
+        try:
+            root = ET.fromstring(response.body)
+        except ET.ParseError as exc:
+            skipped.append(SkippedFile(current, f"sitemap is not valid XML ({exc})"))
+            continue
+        for element in root.iter():
+            text = (element.text or "").strip()
+            if element.tag.rsplit("}", 1)[-1] != "loc" or not text:
+                continue
+            location = urllib.parse.urljoin(current, text)
+            if root.tag.endswith("sitemapindex"):
+                queue.append(location)
+            else:
+                urls.append(location)
+    return list(dict.fromkeys(urls))
+
+
+def _links(base: str, body: bytes) -> list[str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(body, "lxml")
+    found = []
+    for anchor in soup.find_all("a", href=True):
+        url, _ = urllib.parse.urldefrag(urllib.parse.urljoin(base, str(anchor["href"])))
+        if url.startswith(("http://", "https://")):
+            found.append(url)
+    return found
+
+
+def sync_web(
+    folder: Path,
+    *,
+    start: str,
+    sitemap: bool,
+    prefix: str | None = None,
+    max_pages: int,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> WebSyncResult:
+    """Fetch what changed on the site into ``folder``; what is gone from it is removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pages_folder = folder / PAGES_FOLDER
+    previous = read_state(folder)
+    by_url = {p.url: p for p in previous.values()}
+    client = _Client(timeout, max_bytes)
+    robots = _Robots(client)
+    result = WebSyncResult()
+    scope = prefix or (start if not sitemap else "")
+    if sitemap:
+        listed = [u for u in _sitemap_urls(client, start, result.skipped) if not scope or _under(u, scope)]
+    else:
+        listed = [start]
+    lock = threading.Lock()
+    kept: dict[str, PageState] = {}
+    seen: set[str] = set()
+    failed_files: set[str] = set()
+
+    def visit(url: str) -> list[str]:
+        """Fetch one page; the links it offers (crawling only)."""
+        if not robots.allowed(url):
+            raise _Skip("disallowed by robots.txt")
+        old = by_url.get(url)
+        headers = {}
+        if old is not None and (pages_folder / old.file).is_file():
+            if old.etag:
+                headers["If-None-Match"] = old.etag
+            if old.last_modified:
+                headers["If-Modified-Since"] = old.last_modified
+        response = client.get(url, headers)
+        if response.status == 304 and old is not None:
+            with lock:
+                kept[old.file] = old
+                result.not_modified.append(old.file)
+            return [] if sitemap else _links(url, (pages_folder / old.file).read_bytes())
+        if response.status in (301, 302, 303, 307, 308):
+            target = urllib.parse.urljoin(url, response.headers.get("Location", ""))
+            raise _Redirect(target)
+        if response.status != 200:
+            raise _Skip(f"HTTP {response.status}")
+        kind = (response.headers.get_content_type() or "").lower()
+        if kind not in _HTML_TYPES:
+            raise _Skip(f"not an HTML page ({kind or 'no content type'})")
+        file = page_file(url)
+        digest = hashlib.sha256(response.body).hexdigest()
+        state = PageState(url, file, digest, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        with lock:
+            if file in kept:
+                raise _Skip(f"same file as {kept[file].url}")
+            kept[file] = state
+            if old is None or old.sha256 != digest or not (pages_folder / file).is_file():
+                _write_page(pages_folder, file, response.body)
+                result.fetched.append(file)
+            else:
+                result.not_modified.append(file)
+        return [] if sitemap else _links(url, response.body)
+
+    def attempt(url: str) -> list[str]:
+        try:
+            return visit(url)
+        except _Redirect as exc:
+            with lock:
+                result.skipped.append(SkippedFile(url, f"redirects to {exc.target}"))
+            return [exc.target] if not sitemap else []
+        except _Skip as exc:
+            with lock:
+                result.skipped.append(SkippedFile(url, str(exc)))
+                if url in by_url and not str(exc).startswith("HTTP 404"):
+                    # A passing fault (timeout, 500): keep the page as it was rather than drop it.
+                    failed_files.add(by_url[url].file)
+            return []
+        except Exception as exc:  # one page never stops the sync
+            log.warning("page_failed", extra={"url": url}, exc_info=True)
+            with lock:
+                result.skipped.append(SkippedFile(url, f"failed ({type(exc).__name__})"))
+            return []
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        frontier = _cap(listed, seen, max_pages, result.skipped)
+        while frontier:
+            found = [link for links in pool.map(attempt, frontier) for link in links]
+            frontier = _cap((u for u in found if _under(u, scope)), seen, max_pages, result.skipped)
+
+    for file in failed_files:
+        if file not in kept and file in previous:
+            kept[file] = previous[file]
+    for file in sorted(set(previous) - set(kept)):
+        (pages_folder / file).unlink(missing_ok=True)
+        result.removed.append(file)
+    result.pages = kept
+    result.requests = client.requests
+    _write_state(folder, kept)
+    log.info(
+        "web_synced",
+        extra={"start": start, "fetched": len(result.fetched), "requests": result.requests},
+    )
+    return result
+
+
+class _Redirect(Exception):
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+def _cap(urls: Iterable[str], seen: set[str], max_pages: int, skipped: list[SkippedFile]) -> list[str]:
+    """The URLs not visited yet, up to the page cap (the first beyond it is reported once)."""
+    out = []
+    for url in urls:
+        if url in seen:
+            continue
+        if len(seen) >= max_pages:
+            skipped.append(SkippedFile(url, f"over the page cap ({max_pages} pages; set max_pages)"))
+            break
+        seen.add(url)
+        out.append(url)
+    return out
