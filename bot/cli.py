@@ -19,15 +19,19 @@ from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
 from bot.terminal import answer_json, quote_block, render_answer, render_build_report
-from index import RETRIEVERS, Engine, build_index, clean_question
+from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
+from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
+from index.sources.sync import check_source_name
+from index.store import live_sources
 
 log = logging.getLogger(__name__)
 
 EPILOG = """\
 Settings come from VERBATIM_* environment variables or a .env file (see README).
 Examples:
-  verbatim index                      index docs/ (only what changed)
+  verbatim index                      index what verbatim.toml lists, or docs/ (only what changed)
+  verbatim index --source site        fetch one source again, then update the index
   verbatim ask "What did the Department of Defense demand from Anthropic?"
   verbatim ask --json -k 5 "Who leads OpenAI?"
   verbatim eval ../shared/eval/squad-v1.1-dev --retriever all
@@ -98,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="documents folder (overrides --docs)")
     index.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
+    index.add_argument(
+        "--source", metavar="NAME", help="fetch only this source of the sources file (the others as last synced)"
+    )
 
     ask = command(
         "ask",
@@ -229,11 +236,36 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     check_writable(settings.index_dir)
+    config = settings.engine_config()
+    if config.sources is not None and args.dir is not None:
+        raise VerbatimError(
+            f"{settings.sources_file} says what is indexed; a folder argument would replace all of it.",
+            hint="Add the folder to it as a [[source]] with a path, or run verbatim index alone.",
+        )
+    check_source_name(config, args.source)  # before the model loads
+    if config.sources is None:
+        _say_which_folder(settings, Path(config.documents_dir))
     embedder = make_embedder(settings)
     with build_progress() as progress:
-        built = build_index(settings.engine_config(), embedder, rebuild=args.rebuild, progress=progress)
+        built = update_index(config, embedder, only=args.source, rebuild=args.rebuild, progress=progress)
     print(render_build_report(built, verbose=args.verbose))
     return 0
+
+
+def _what(settings: Settings) -> str:
+    return f"the sources of {settings.sources_file}" if settings.sources_file.is_file() else str(settings.docs_dir)
+
+
+def _say_which_folder(settings: Settings, folder: Path) -> None:
+    """An index changes folders only when told to, and then says so."""
+    held = live_sources(settings.index_dir).get(FOLDER_SOURCE, {}).get("location")
+    if held is None or Path(held) == folder.resolve():
+        return
+    print(
+        f"Indexing {folder} instead of {held}: the index will hold {folder}'s documents only, "
+        f"and a plain 'verbatim index' will keep indexing {folder}.",
+        file=sys.stderr,
+    )
 
 
 def _engine(settings: Settings, build: BuildPolicy) -> Engine:
@@ -247,7 +279,7 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
             settings.engine_config(),
             embedder,
             build=build,
-            on_first_build=lambda: print(f"No index yet: indexing {settings.docs_dir} first.", file=sys.stderr),
+            on_first_build=lambda: print(f"No index yet: indexing {_what(settings)} first.", file=sys.stderr),
             progress=progress,
         )
     if built is not None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from bot.settings import Settings
-from index import Embedder, Engine, EngineConfig, IndexNotFoundError, build_index
+from index import Embedder, Engine, EngineConfig, IndexNotFoundError, update_index
 from index.build import Progress
 from index.onnx_embedding import make_embedder as make_backend_embedder
 from index.types import BuildReport
@@ -49,7 +49,7 @@ def open_index(
     Returns the engine and the build report (``None`` when nothing was built)."""
     report = None
     if build == "always":
-        report = build_index(config, embedder, progress=progress)
+        report = update_index(config, embedder, progress=progress)
         return Engine.load(config, embedder), report
     try:
         return Engine.load(config, embedder), None
@@ -58,5 +58,5 @@ def open_index(
             raise
     if on_first_build:
         on_first_build()
-    report = build_index(config, embedder, progress=progress)
+    report = update_index(config, embedder, progress=progress)
     return Engine.load(config, embedder), report

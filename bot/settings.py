@@ -18,8 +18,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
+from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
 from index.onnx_embedding import BACKENDS, DEFAULT_BACKEND, default_cache_dir
+from index.sources import SourceSpec, read_sources_file
+from index.store import live_sources
 
 ENV_PREFIX = "VERBATIM_"
 ENV_FILE = ".env"
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
     # The engine
     docs_dir: Path = Field(_ENGINE.documents_dir, description="Folder of documents to answer from.")
     index_dir: Path = Field(_ENGINE.index_dir, description="Where the index is stored.")
+    sources_file: Path = Field(
+        Path("verbatim.toml"),
+        description="What is indexed: folders, git repositories and websites (README, Sources). Without the file, the documents folder.",
+    )
     model: str = Field(
         _ENGINE.model,
         min_length=1,
@@ -159,9 +166,29 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
 
+    def sources(self) -> tuple[SourceSpec, ...] | None:
+        """The sources file's sources; None when there is none (the documents folder is indexed)."""
+        if self.sources_file.is_file():
+            return read_sources_file(self.sources_file)
+        if "sources_file" in self.model_fields_set:
+            raise SettingsError(f"VERBATIM_SOURCES_FILE: {self.sources_file} does not exist.")
+        return None
+
+    def documents_dir(self) -> Path:
+        """The folder to index without a sources file: the one named (flag or setting), else
+        the one the index was built from, else docs/. An index never silently swaps folders."""
+        if "docs_dir" in self.model_fields_set:
+            return self.docs_dir
+        remembered = live_sources(self.index_dir).get(FOLDER_SOURCE)
+        if remembered and remembered.get("kind") == "folder":
+            return Path(remembered["location"])
+        return self.docs_dir
+
     def engine_config(self) -> EngineConfig:
+        sources = self.sources()
         return EngineConfig(
-            documents_dir=self.docs_dir,
+            sources=sources,
+            documents_dir=self.documents_dir() if sources is None else self.docs_dir,
             index_dir=self.index_dir,
             model=self.model,
             device=self.device,

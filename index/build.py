@@ -43,6 +43,9 @@ from index.types import BuildReport, Chunk, SkippedFile
 
 log = logging.getLogger(__name__)
 
+# The manifest's name for the documents folder indexed without a sources file.
+FOLDER_SOURCE = ""
+
 # progress(stage, done, total): stages are "reading" and "embedding".
 Progress = Callable[[str, int, int], None]
 
@@ -122,6 +125,8 @@ def build_index(
     started = time.perf_counter()
     if roots is None:
         roots = [DocumentRoot(_documents_folder(Path(config.documents_dir)))]
+        # Remembered, so that a later plain "verbatim index" indexes this folder again.
+        sources = {FOLDER_SOURCE: {"kind": "folder", "location": str(roots[0].folder.resolve())}}
     directory = IndexDirectory(Path(config.index_dir))
     with directory.write_lock():
         previous = None if rebuild else _load_previous(directory, config, embedder)

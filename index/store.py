@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import CorruptIndexError, IndexMismatchError, IndexNotFoundError, ReindexInProgressError
+from index.errors import (
+    CorruptIndexError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    ReindexInProgressError,
+    VerbatimError,
+)
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -273,6 +279,18 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Tru
                     f"The index file {relative} is missing, truncated or damaged.", hint=_REBUILD_HINT
                 )
     return manifest
+
+
+def live_sources(index_dir: Path) -> dict[str, dict[str, Any]]:
+    """What the live build says it indexes ({} without an index, or one built before sources
+    were recorded). A quick read: no checksums, no model check."""
+    try:
+        directory = IndexDirectory(index_dir)
+        if not directory.exists():
+            return {}
+        return read_manifest(directory.current_build(), expected_model=None, verify=False).sources
+    except (VerbatimError, OSError):
+        return {}
 
 
 def write_chunks(folder: Path, chunks: list[Chunk]) -> None:

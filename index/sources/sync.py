@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -168,11 +168,44 @@ def sync_sources(
     progress: Progress | None = None,
 ) -> SyncReport:
     """Fetch every source (or only the one named), then build the index from all of them."""
-    if only is not None and all(s.name != only for s in specs):
-        names = ", ".join(s.name for s in specs)
-        raise VerbatimError(f"No source is named {only!r}.", hint=f"The sources are: {names}.")
     syncs = tuple(fetch_source(spec, sources_folder(config) / spec.name) for spec in specs if only in (None, spec.name))
     roots = document_roots(specs, config)
     sources = describe_sources(specs, roots)
     build = build_index(config, embedder, rebuild=rebuild, progress=progress, roots=roots, sources=sources)
     return SyncReport(syncs, build, sources)
+
+
+def check_source_name(config: EngineConfig, only: str | None) -> None:
+    """Refuse a source name the sources file does not have, saying which it has."""
+    if only is None:
+        return
+    if config.sources is None:
+        raise VerbatimError(
+            f"There is no sources file, so no source named {only!r}.",
+            hint="List sources in verbatim.toml (see README, 'Sources').",
+        )
+    if all(s.name != only for s in config.sources):
+        names = ", ".join(s.name for s in config.sources)
+        raise VerbatimError(f"No source is named {only!r}.", hint=f"The sources are: {names}.")
+
+
+def update_index(
+    config: EngineConfig,
+    embedder: Embedder,
+    *,
+    only: str | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Bring the index up to date with what it indexes: every source of ``config.sources``
+    fetched first (or only the one named), else the documents folder."""
+    check_source_name(config, only)
+    if config.sources is None:
+        return build_index(config, embedder, rebuild=rebuild, progress=progress)
+    report = sync_sources(config.sources, config, embedder, only=only, rebuild=rebuild, progress=progress)
+    skipped = tuple(s for sync in report.syncs for s in sync.skipped)
+    return replace(
+        report.build,
+        fetches=tuple(s.summary for s in report.syncs),
+        skipped=report.build.skipped + skipped,
+    )

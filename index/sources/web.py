@@ -105,11 +105,15 @@ class _Client:
     def _read(self, response: IO[bytes]) -> bytes:
         length = getattr(response, "headers", {}).get("Content-Length")
         if length and length.isdigit() and int(length) > self._max_bytes:
-            raise _Skip(f"too large ({int(length) / 1e6:.1f} MB; the limit is {self._max_bytes / 1e6:.1f} MB)")
+            raise _Skip(f"too large ({_size(int(length))}; the limit is {_size(self._max_bytes)})")
         data = response.read(self._max_bytes + 1)
         if len(data) > self._max_bytes:
-            raise _Skip(f"too large (over {self._max_bytes / 1e6:.1f} MB)")
+            raise _Skip(f"too large (over {_size(self._max_bytes)})")
         return data
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def page_file(url: str) -> str:
