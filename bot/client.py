@@ -22,7 +22,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.ask", "bot.cogs.search", "bot.cogs.sources", "bot.cogs.admin")
+COGS = ("bot.cogs.ask", "bot.cogs.search", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.docs", "bot.cogs.freshness")
 
 
 def intents_for(settings: Settings) -> discord.Intents:

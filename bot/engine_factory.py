@@ -44,12 +44,14 @@ def open_index(
     build: BuildPolicy = "if-missing",
     on_first_build: Callable[[], None] | None = None,
     progress: Progress | None = None,
+    only: str | None = None,
 ) -> tuple[Engine, BuildReport | None]:
     """The one way to get a loaded engine: load the index, building it first as ``build`` says.
-    Returns the engine and the build report (``None`` when nothing was built)."""
+    Returns the engine and the build report (``None`` when nothing was built). ``only``: with
+    ``"always"``, fetch only this source before the build."""
     report = None
     if build == "always":
-        report = update_index(config, embedder, progress=progress)
+        report = update_index(config, embedder, progress=progress, only=only)
         return Engine.load(config, embedder), report
     try:
         return Engine.load(config, embedder), None

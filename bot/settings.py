@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     help_channel_ids: IdList = Field(
         default_factory=list, description="Channels (or forums) whose new posts are answered."
     )
+    max_upload_mb: float = Field(8.0, gt=0, le=25, description="Largest document /docs add accepts.")
+    mod_log_channel: int | None = Field(
+        None, description="Channel where scheduled source syncs (and their skips) are reported."
+    )
     auto_answer: bool = Field(False, description="Answer new messages in the help channels in a thread.")
     cooldown_seconds: float = Field(10.0, ge=0, le=3600, description="Per-user pause between questions.")
     feedback_file: Path = Field(
@@ -204,6 +208,10 @@ class Settings(BaseSettings):
             max_question_chars=self.max_question_chars,
             max_document_bytes=int(self.max_document_mb * MB),
         )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MB)
 
     def model_cache(self) -> Path:
         """Where the exported model lives: the setting, else the user's cache directory

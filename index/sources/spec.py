@@ -17,6 +17,7 @@ from index.errors import VerbatimError
 
 SourceKind = Literal["folder", "git", "web"]
 DEFAULT_MAX_PAGES = 500
+RESERVED_NAME = "uploads"  # the documents moderators add from Discord (index.sources.uploads)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -72,6 +73,8 @@ def read_sources_file(path: Path) -> tuple[SourceSpec, ...]:
     specs: list[SourceSpec] = []
     for number, table in enumerate(tables, 1):
         spec = _source(table, number, path.parent)
+        if spec.name == RESERVED_NAME:
+            raise SourcesFileError(f"{path}: the name {RESERVED_NAME!r} is kept for documents added from Discord.")
         if any(s.name == spec.name for s in specs):
             raise SourcesFileError(f"{path}: two sources are named {spec.name!r}; names must be unique.")
         specs.append(spec)

@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index.build import Progress, build_index
+from index.build import FOLDER_SOURCE, Progress, build_index
 from index.config import EngineConfig
 from index.documents import DocumentRoot
 from index.embedding import Embedder
-from index.errors import VerbatimError
+from index.errors import NoDocumentsError, VerbatimError
 from index.sources.git import SourceSyncError, checkout_commit, sync_git
 from index.sources.spec import SourceSpec
+from index.sources.uploads import UPLOADS, list_uploads, uploads_folder
 from index.sources.web import PAGES_FOLDER, read_state, sync_web
 from index.types import BuildReport, SkippedFile
 
@@ -150,6 +151,12 @@ def document_roots(specs: Sequence[SourceSpec], config: EngineConfig) -> list[Do
     return roots
 
 
+def _uploads_root(config: EngineConfig) -> list[DocumentRoot]:
+    """The uploads folder as a root, once something was uploaded."""
+    folder = uploads_folder(config)
+    return [DocumentRoot(folder, f"{UPLOADS}/", UPLOADS)] if list_uploads(config) else []
+
+
 def describe_sources(specs: Sequence[SourceSpec], roots: Sequence[DocumentRoot]) -> dict[str, dict[str, Any]]:
     """What the manifest records of each source: kind, location, commit."""
     return {
@@ -171,13 +178,14 @@ def sync_sources(
     syncs = tuple(fetch_source(spec, sources_folder(config) / spec.name) for spec in specs if only in (None, spec.name))
     roots = document_roots(specs, config)
     sources = describe_sources(specs, roots)
+    roots += _uploads_root(config)
     build = build_index(config, embedder, rebuild=rebuild, progress=progress, roots=roots, sources=sources)
     return SyncReport(syncs, build, sources)
 
 
 def check_source_name(config: EngineConfig, only: str | None) -> None:
     """Refuse a source name the sources file does not have, saying which it has."""
-    if only is None:
+    if only is None or only == UPLOADS:
         return
     if config.sources is None:
         raise VerbatimError(
@@ -201,7 +209,16 @@ def update_index(
     fetched first (or only the one named), else the documents folder."""
     check_source_name(config, only)
     if config.sources is None:
-        return build_index(config, embedder, rebuild=rebuild, progress=progress)
+        folder = DocumentRoot(Path(config.documents_dir))
+        roots = [folder, *_uploads_root(config)]
+        if len(roots) == 1:  # as before uploads: the folder checks and messages of build_index
+            return build_index(config, embedder, rebuild=rebuild, progress=progress)
+        if not folder.folder.is_dir():
+            raise NoDocumentsError(
+                f"The documents folder {folder.folder} does not exist.", hint="Set VERBATIM_DOCS_DIR."
+            )
+        sources = {FOLDER_SOURCE: {"kind": "folder", "location": str(folder.folder.resolve())}}
+        return build_index(config, embedder, rebuild=rebuild, progress=progress, roots=roots, sources=sources)
     report = sync_sources(config.sources, config, embedder, only=only, rebuild=rebuild, progress=progress)
     skipped = tuple(s for sync in report.syncs for s in sync.skipped)
     return replace(

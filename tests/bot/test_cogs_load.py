@@ -24,12 +24,12 @@ async def test_every_cog_loads_and_no_command_names_clash(tmp_path: Path) -> Non
         for name in COGS:
             await bot.load_extension(name)  # raises CommandAlreadyRegistered on a clash
         assert set(bot.extensions) == set(COGS)
-        assert set(bot.cogs) == {"AskCog", "SearchCog", "SourcesCog", "AdminCog"}
+        assert set(bot.cogs) == {"AskCog", "SearchCog", "SourcesCog", "AdminCog", "DocsCog", "FreshnessCog"}
         per_cog = [c.qualified_name for cog in bot.cogs.values() for c in cog.get_app_commands()]
         assert len(per_cog) == len(set(per_cog)), Counter(per_cog)
         tree = [(c.name, type(c).__name__) for c in bot.tree.get_commands()]
         assert len(tree) == len(set(tree))
-        assert {n for n, _ in tree} == {"ask", "search", "sources", "source", "reindex", "unanswered", "Ask the docs"}
+        assert {n for n, _ in tree} == {"ask", "search", "sources", "source", "reindex", "unanswered", "docs", "Ask the docs"}
         for command in bot.tree.get_commands():
             if isinstance(command, app_commands.Command):
                 assert command.description and command.description != "…", command.name
@@ -39,7 +39,7 @@ async def test_every_cog_loads_and_no_command_names_clash(tmp_path: Path) -> Non
         assert bot.tree.get_commands() == []
         for name in COGS:
             await bot.load_extension(name)
-        assert len(bot.tree.get_commands()) == 7
+        assert len(bot.tree.get_commands()) == 8
     finally:
         await bot.close()
 
