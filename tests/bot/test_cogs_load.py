@@ -29,7 +29,16 @@ async def test_every_cog_loads_and_no_command_names_clash(tmp_path: Path) -> Non
         assert len(per_cog) == len(set(per_cog)), Counter(per_cog)
         tree = [(c.name, type(c).__name__) for c in bot.tree.get_commands()]
         assert len(tree) == len(set(tree))
-        assert {n for n, _ in tree} == {"ask", "search", "sources", "source", "reindex", "unanswered", "docs", "Ask the docs"}
+        assert {n for n, _ in tree} == {
+            "ask",
+            "search",
+            "sources",
+            "source",
+            "reindex",
+            "unanswered",
+            "docs",
+            "Ask the docs",
+        }
         for command in bot.tree.get_commands():
             if isinstance(command, app_commands.Command):
                 assert command.description and command.description != "…", command.name
