@@ -252,6 +252,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stale_notice(changed: list[str]) -> str:
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    noun = "document" if len(changed) == 1 else "documents"
+    return f"{len(changed)} {noun} changed since the last build ({shown}): updating the index first."
+
+
 def _what(settings: Settings) -> str:
     return f"the sources of {settings.sources_file}" if settings.sources_file.is_file() else str(settings.docs_dir)
 
@@ -280,6 +286,7 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
             embedder,
             build=build,
             on_first_build=lambda: print(f"No index yet: indexing {_what(settings)} first.", file=sys.stderr),
+            on_stale=lambda changed: print(_stale_notice(changed), file=sys.stderr),
             progress=progress,
         )
     if built is not None:

@@ -115,6 +115,7 @@ class AnswerService:
             self.embedder,
             build="if-missing" if build_if_missing else "never",
             on_first_build=first_build,
+            on_stale=lambda changed: log.warning("documents_changed_updating_index", extra={"documents": changed[:20]}),
         )
         await self._run(self._queries, self.embedder.embed_query, "warm up")
         self._swap(engine)

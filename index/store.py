@@ -81,6 +81,7 @@ class Manifest:
     dense_index: str
     # What was indexed: each source's kind, location and (git) commit; {} before sources files.
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # file read but not indexed -> sha256
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -8,6 +8,7 @@ previous index answering.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,13 +21,14 @@ from typing import Any
 
 from index.build import FOLDER_SOURCE, Progress, build_index
 from index.config import EngineConfig
-from index.documents import DocumentRoot
+from index.documents import DocumentRoot, DocumentSkipped, discover_roots, read_bytes
 from index.embedding import Embedder
 from index.errors import NoDocumentsError, VerbatimError
 from index.sources.git import SourceSyncError, checkout_commit, sync_git
 from index.sources.spec import SourceSpec
 from index.sources.uploads import UPLOADS, list_uploads, uploads_folder
 from index.sources.web import PAGES_FOLDER, read_state, sync_web
+from index.store import Manifest
 from index.types import BuildReport, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -204,9 +206,10 @@ def update_index(
     only: str | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
+    fetch: bool = True,
 ) -> BuildReport:
     """Bring the index up to date with what it indexes: every source of ``config.sources``
-    fetched first (or only the one named), else the documents folder."""
+    fetched first (or only the one named; none without ``fetch``), else the documents folder."""
     check_source_name(config, only)
     if config.sources is None:
         folder = DocumentRoot(Path(config.documents_dir))
@@ -226,3 +229,33 @@ def update_index(
         fetches=tuple(s.summary for s in report.syncs),
         skipped=report.build.skipped + skipped,
     )
+
+
+def local_roots(config: EngineConfig) -> tuple[list[DocumentRoot], dict[str, dict[str, Any]]]:
+    """What the index is built from, as it is on disk now (nothing fetched), and its record."""
+    if config.sources is None:
+        folder = Path(config.documents_dir)
+        sources = {FOLDER_SOURCE: {"kind": "folder", "location": str(folder.resolve())}}
+        return [DocumentRoot(folder), *_uploads_root(config)], sources
+    roots = document_roots(config.sources, config)
+    return roots + _uploads_root(config), describe_sources(config.sources, roots)
+
+
+def changed_since_build(config: EngineConfig, manifest: Manifest) -> list[str]:
+    """Documents added, changed or removed on disk since ``manifest`` was built (by content
+    hash; files it skipped count only if they changed). A quick look: nothing is parsed."""
+    roots, _ = local_roots(config)
+    candidates, _ = discover_roots(roots)
+    known = {name: record.sha256 for name, record in manifest.documents.items()} | manifest.skipped
+    changed = []
+    seen = set()
+    for candidate in candidates:
+        seen.add(candidate.relative)
+        try:
+            digest = hashlib.sha256(read_bytes(candidate, config.max_document_bytes)).hexdigest()
+        except DocumentSkipped:
+            continue
+        if known.get(candidate.relative) != digest:
+            changed.append(candidate.relative)
+    changed += sorted(set(manifest.documents) - seen)
+    return changed

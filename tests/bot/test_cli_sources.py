@@ -79,3 +79,16 @@ link = "https://git.example/blob/{{commit}}/{{path}}#L{{line_start}}-L{{line_end
     assert capsys.readouterr().err == "error: No source is named 'nope'. The sources are: handbook, guide.\n"
     assert main(["index", "docs"]) == 1
     assert "verbatim.toml says what is indexed; a folder argument would replace all of it." in capsys.readouterr().err
+
+
+def test_ask_notices_documents_changed_since_the_last_build_and_updates_first(workdir, capsys):
+    main(["index"])
+    capsys.readouterr()
+    (workdir / "docs" / "llamas.md").write_text("# Llamas\n\nLlamas hum when they are calm.\n", encoding="utf-8")
+    (workdir / "docs" / "empty.md").write_text("# \n", encoding="utf-8")  # read, never indexed
+    assert main(["ask", "When do llamas hum?"]) == 0
+    first = capsys.readouterr()
+    assert "2 documents changed since the last build (empty.md, llamas.md): updating the index first." in first.err
+    assert "> Llamas hum when they are calm." in first.out
+    assert main(["ask", "When do llamas hum?"]) == 0
+    assert "changed since the last build" not in capsys.readouterr().err, "a skipped file counted as news again"
