@@ -85,10 +85,10 @@ def test_ask_notices_documents_changed_since_the_last_build_and_updates_first(wo
     main(["index"])
     capsys.readouterr()
     (workdir / "docs" / "llamas.md").write_text("# Llamas\n\nLlamas hum when they are calm.\n", encoding="utf-8")
-    (workdir / "docs" / "empty.md").write_text("# \n", encoding="utf-8")  # read, never indexed
+    (workdir / "docs" / "binary.txt").write_bytes(b"\x00\x01\x02")  # read, never indexed
     assert main(["ask", "When do llamas hum?"]) == 0
     first = capsys.readouterr()
-    assert "2 documents changed since the last build (empty.md, llamas.md): updating the index first." in first.err
+    assert "2 documents changed since the last build (binary.txt, llamas.md): updating the index first." in first.err
     assert "> Llamas hum when they are calm." in first.out
     assert main(["ask", "When do llamas hum?"]) == 0
     assert "changed since the last build" not in capsys.readouterr().err, "a skipped file counted as news again"
