@@ -150,6 +150,7 @@ def build_index(
             documents=plan.records,
             sentence_vectors=sentence_vectors,
             sources=sources,
+            skipped=plan.skipped_hashes,
         )
     report = _report(plan, previous, config, time.perf_counter() - started)
     log.info("index_built", extra={"summary": report.summary})
@@ -179,6 +180,8 @@ class _Plan:
     records: dict[str, DocumentRecord] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
     skipped: list[SkippedFile] = field(default_factory=list)
+    # Content hashes of files read but not indexed: unchanged, they are no news at start-up.
+    skipped_hashes: dict[str, str] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -197,6 +200,7 @@ def _plan(
         root = candidate.root
         link = root.link_for(name[len(root.prefix) :]) if root else None
         source = root.source if root else None
+        digest = None
         try:
             data = read_bytes(candidate, config.max_document_bytes)
             digest = hashlib.sha256(data).hexdigest()
@@ -216,6 +220,8 @@ def _plan(
                 raise DocumentSkipped("no text in it")
         except DocumentSkipped as exc:
             plan.skipped.append(SkippedFile(name, str(exc)))
+            if digest is not None:
+                plan.skipped_hashes[name] = digest
             continue
         except Exception as exc:  # one broken file never stops a build
             log.warning("document_failed", extra={"document": name}, exc_info=True)
@@ -269,6 +275,7 @@ def write_build(
     dense_kind: str | None = None,
     sentence_vectors: np.ndarray | None = None,
     sources: dict[str, dict[str, Any]] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> None:
     """Write one complete build (chunks, vectors, FAISS, BM25, manifest) and make it live.
 
@@ -292,6 +299,7 @@ def write_build(
                 "documents": documents,
                 "dense_index": describe(dense),
                 "sources": sources or {},
+                "skipped": skipped or {},
             },
         )
 
