@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Default permissions belong to the group: Discord has none per subcommand.
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
 class DocsCog(commands.GroupCog, group_name="docs"):
     """Add, remove and list the documents uploaded from Discord."""
 
@@ -50,8 +53,6 @@ class DocsCog(commands.GroupCog, group_name="docs"):
         return False
 
     @app_commands.command(name="add")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
     @app_commands.describe(file="A .md, .txt, .rst, .html or .pdf document (replaces an upload of the same name)")
     @moderators_only()
     async def add(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
@@ -69,8 +70,6 @@ class DocsCog(commands.GroupCog, group_name="docs"):
         await self._reindex(interaction, f"Stored **{escape(upload.name)}** ({upload.bytes} bytes).")
 
     @app_commands.command(name="remove")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
     @app_commands.describe(name="An uploaded document, as listed by /docs list")
     @moderators_only()
     async def remove(self, interaction: discord.Interaction, name: str) -> None:
@@ -93,8 +92,6 @@ class DocsCog(commands.GroupCog, group_name="docs"):
         ][:CHOICES_MAX]
 
     @app_commands.command(name="list")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
     @moderators_only()
     async def list(self, interaction: discord.Interaction) -> None:
         """The documents uploaded from Discord."""
