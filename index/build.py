@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from index.chunking import chunk_document
 from index.config import EngineConfig
 from index.dense import build_dense_index, describe, save_dense_index
 from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
 from index.lexical import LexicalIndex, chunk_tokens, with_sentence_tokens
+from index.loading import chunks_of
 from index.store import (
     DocumentRecord,
     IndexDirectory,
@@ -215,9 +215,7 @@ def _plan(
                 plan.unchanged.append(name)
                 continue
             document = parse_document(name, data)
-            document_chunks = [with_sentence_tokens(c) for c in chunk_document(document, config.chunking)]
-            if not document_chunks:
-                raise DocumentSkipped("no text in it")
+            document_chunks = chunks_of(document, config.chunking)
         except DocumentSkipped as exc:
             plan.skipped.append(SkippedFile(name, str(exc)))
             if digest is not None:
