@@ -252,7 +252,9 @@ def sync_web(
     client = _Client(timeout, max_bytes)
     robots = _Robots(client)
     result = WebSyncResult()
-    scope = prefix or (start if not sitemap else "")
+    # A sitemap's pages are read from its own site only, unless a prefix says otherwise.
+    origin = "{0.scheme}://{0.netloc}/".format(urllib.parse.urlsplit(start))
+    scope = prefix or (origin if sitemap else start)
     if sitemap:
         listed = [u for u in _sitemap_urls(client, start, result.skipped) if not scope or _under(u, scope)]
     else:

@@ -30,6 +30,7 @@ class Site:
     redirects: dict[str, str] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
+    user_agents: set[str] = field(default_factory=set)
     base: str = ""
 
     def html(self, path: str, body: str) -> None:
@@ -76,8 +77,9 @@ def default_site(site: Site) -> Site:
         "/data.json",
         "/guide/big.html",
         "/guide/slow.html",
+        "http://127.0.0.2:1/page.html",  # another site (still loopback)
     ]
-    urls = "".join(f"<url><loc>{site.base}{p}</loc></url>" for p in listed)
+    urls = "".join(f"<url><loc>{p if p.startswith('http') else site.base + p}</loc></url>" for p in listed)
     site.pages["/sitemap-pages.xml"] = (
         "application/xml",
         f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
@@ -112,6 +114,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, kind: str, data: bytes, headers: dict[str, str] | None = None) -> None:
             site.requests.append(("GET", self.path, status))
+            site.user_agents.add(self.headers.get("User-Agent", ""))
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))

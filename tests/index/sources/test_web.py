@@ -4,7 +4,7 @@ import pytest
 
 from index import Engine, build_index
 from index.documents import DocumentRoot
-from index.sources.web import page_file, read_state, sync_web
+from index.sources.web import USER_AGENT, page_file, read_state, sync_web
 from tests.index.sources.site import default_site, page, serve
 
 
@@ -38,6 +38,8 @@ def test_a_sitemap_sync_keeps_the_html_pages_and_says_why_it_skipped_the_others(
         "/guide/slow.html": "timed out after 0.5 s",
     }
     assert not any(p == "/private/secret.html" for _, p, _ in site.requests), "robots.txt was not obeyed"
+    assert site.user_agents == {USER_AGENT} and USER_AGENT.startswith("Verbatim/")
+    assert "127.0.0.2" not in " ".join(s.path for s in result.skipped), "a page of another site was tried"
     assert (tmp_path / "site/pages/guide/llamas.html").read_text(encoding="utf-8") == site.pages["/guide/llamas.html"][
         1
     ]
