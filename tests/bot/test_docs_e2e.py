@@ -92,3 +92,32 @@ async def test_a_scheduled_sync_posts_what_changed_to_the_mod_log_and_sources_sh
             "[site/guide/llamas.html › Llamas › Carrying, line 9 of the extracted text]"
             f"(<{site.base}/guide/llamas.html#carrying>)"
         )
+
+
+async def test_reindex_source_fetches_the_one_named_and_an_unknown_name_is_one_line(
+    verbatim: StartBot, tmp_path
+) -> None:
+    with serve() as site:
+        default_site(site)
+        site.slow.clear()
+        sources = tmp_path / "verbatim.toml"
+        sources.write_text(f'[[source]]\nname = "site"\nsitemap = "{site.base}/sitemap.xml"\n', encoding="utf-8")
+        h = await verbatim(sources_file=sources)
+        fake = h.fake
+        typed = await h.run(fake.autocomplete("reindex", {"source": "si"}, focused="source", user=fake.admin))
+        assert [c["value"] for c in typed.json["data"]["choices"]] == ["site"]
+        unknown = await h.run(fake.slash_command("reindex", {"source": "nope"}, user=fake.admin))
+        assert message_body(unknown)["content"] == "No source is named 'nope'. The sources are: site."
+        site.requests.clear()
+        ix = fake.slash_command("reindex", {"source": "site"}, user=fake.admin)
+        await h.run(ix)
+        done = await fake.wait_for(
+            lambda c: (
+                c.ok
+                and f"/{ix['token']}/messages/@original" in c.path
+                and "Reindex done" in (c.json.get("content") or "")
+            ),
+            timeout=15,
+        )
+        assert "Synced site: 0 pages fetched, 5 not modified" in unescape(done.json["content"])
+        assert ("GET", "/sitemap.xml", 200) in site.requests
