@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.freshness import sync_age_seconds
 from bot.render import (
     CHOICE_NAME_LIMIT,
     CHOICES_MAX,
@@ -36,8 +37,6 @@ def age(seconds: float) -> str:
 
 def source_status(config: EngineConfig) -> list[str]:
     """One line per source of the sources file: its kind, its last sync and how long ago."""
-    from bot.cogs.freshness import sync_age_seconds
-
     lines = []
     for spec in config.sources or ():
         record = last_sync(config, spec.name) or {}

@@ -14,30 +14,25 @@ import json
 import logging
 import os
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
-import urllib.robotparser
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from email.message import Message
 from pathlib import Path
-from typing import IO, Any
 
+from index.sources.http import USER_AGENT, Client, Robots, Skip, sitemap_urls
 from index.types import SkippedFile
+
+__all__ = ["USER_AGENT", "PageState", "WebSyncResult", "page_file", "read_state", "sync_web"]
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "Verbatim/0.1 (documentation bot; +https://github.com/verbatim)"
 STATE_FILE = "pages.json"
 PAGES_FOLDER = "pages"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_PAGE_BYTES = 5 * 1024 * 1024
 # Few requests at once: a documentation host is somebody's server, not a benchmark.
 DEFAULT_CONCURRENCY = 4
-_MAX_SITEMAPS = 50
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -58,62 +53,6 @@ class WebSyncResult:
     removed: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     requests: int = 0
-
-
-class _Skip(Exception):
-    """One URL passed over; the message is the reason."""
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect comes back as an HTTPError with its Location
-
-
-@dataclass
-class _Response:
-    status: int
-    headers: Message
-    body: bytes
-
-
-class _Client:
-    def __init__(self, timeout: float, max_bytes: int) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirects())
-        self._timeout = timeout
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-        self.requests = 0
-
-    def get(self, url: str, headers: dict[str, str] | None = None) -> _Response:
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
-        with self._lock:
-            self.requests += 1
-        try:
-            with self._opener.open(request, timeout=self._timeout) as response:
-                return _Response(response.status, response.headers, self._read(response))
-        except urllib.error.HTTPError as exc:
-            return _Response(exc.code, exc.headers, b"")
-        except TimeoutError:
-            raise _Skip(f"timed out after {self._timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Skip(f"timed out after {self._timeout:g} s") from None
-            raise _Skip(f"cannot connect ({exc.reason})") from None
-        except (ConnectionError, OSError) as exc:
-            raise _Skip(f"connection failed ({exc})") from None
-
-    def _read(self, response: IO[bytes]) -> bytes:
-        length = getattr(response, "headers", {}).get("Content-Length")
-        if length and length.isdigit() and int(length) > self._max_bytes:
-            raise _Skip(f"too large ({_size(int(length))}; the limit is {_size(self._max_bytes)})")
-        data = response.read(self._max_bytes + 1)
-        if len(data) > self._max_bytes:
-            raise _Skip(f"too large (over {_size(self._max_bytes)})")
-        return data
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def page_file(url: str) -> str:
@@ -160,67 +99,6 @@ def _under(url: str, prefix: str) -> bool:
     return url.split("#", 1)[0].startswith(prefix)
 
 
-class _Robots:
-    def __init__(self, client: _Client) -> None:
-        self._client = client
-        self._parsers: dict[str, urllib.robotparser.RobotFileParser | None] = {}
-        self._lock = threading.Lock()
-
-    def allowed(self, url: str) -> bool:
-        parts = urllib.parse.urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        with self._lock:
-            if origin not in self._parsers:
-                self._parsers[origin] = self._fetch(origin)
-            parser = self._parsers[origin]
-        return parser is None or parser.can_fetch(USER_AGENT, url)
-
-    def _fetch(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
-        try:
-            response = self._client.get(origin + "/robots.txt")
-        except _Skip:
-            return None
-        if response.status != 200:
-            return None  # no robots.txt: everything is allowed
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(response.body.decode("utf-8", "replace").splitlines())
-        return parser
-
-
-def _sitemap_urls(client: _Client, sitemap: str, skipped: list[SkippedFile]) -> list[str]:
-    """Page URLs of a sitemap, following a sitemap index."""
-    urls: list[str] = []
-    queue, seen = [sitemap], set[str]()
-    while queue and len(seen) < _MAX_SITEMAPS:
-        current = queue.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            response = client.get(current)
-        except _Skip as exc:
-            skipped.append(SkippedFile(current, f"sitemap {exc}"))
-            continue
-        if response.status != 200:
-            skipped.append(SkippedFile(current, f"sitemap: HTTP {response.status}"))
-            continue
-        try:
-            root = ET.fromstring(response.body)
-        except ET.ParseError as exc:
-            skipped.append(SkippedFile(current, f"sitemap is not valid XML ({exc})"))
-            continue
-        for element in root.iter():
-            text = (element.text or "").strip()
-            if element.tag.rsplit("}", 1)[-1] != "loc" or not text:
-                continue
-            location = urllib.parse.urljoin(current, text)
-            if root.tag.endswith("sitemapindex"):
-                queue.append(location)
-            else:
-                urls.append(location)
-    return list(dict.fromkeys(urls))
-
-
 def _links(base: str, body: bytes) -> list[str]:
     from bs4 import BeautifulSoup
 
@@ -249,14 +127,14 @@ def sync_web(
     pages_folder = folder / PAGES_FOLDER
     previous = read_state(folder)
     by_url = {p.url: p for p in previous.values()}
-    client = _Client(timeout, max_bytes)
-    robots = _Robots(client)
+    client = Client(timeout, max_bytes)
+    robots = Robots(client)
     result = WebSyncResult()
     # A sitemap's pages are read from its own site only, unless a prefix says otherwise.
     origin = "{0.scheme}://{0.netloc}/".format(urllib.parse.urlsplit(start))
     scope = prefix or (origin if sitemap else start)
     if sitemap:
-        listed = [u for u in _sitemap_urls(client, start, result.skipped) if not scope or _under(u, scope)]
+        listed = [u for u in sitemap_urls(client, start, result.skipped) if not scope or _under(u, scope)]
     else:
         listed = [start]
     lock = threading.Lock()
@@ -267,7 +145,7 @@ def sync_web(
     def visit(url: str) -> list[str]:
         """Fetch one page; the links it offers (crawling only)."""
         if not robots.allowed(url):
-            raise _Skip("disallowed by robots.txt")
+            raise Skip("disallowed by robots.txt")
         old = by_url.get(url)
         headers = {}
         if old is not None and (pages_folder / old.file).is_file():
@@ -285,16 +163,16 @@ def sync_web(
             target = urllib.parse.urljoin(url, response.headers.get("Location", ""))
             raise _Redirect(target)
         if response.status != 200:
-            raise _Skip(f"HTTP {response.status}")
+            raise Skip(f"HTTP {response.status}")
         kind = (response.headers.get_content_type() or "").lower()
         if kind not in _HTML_TYPES:
-            raise _Skip(f"not an HTML page ({kind or 'no content type'})")
+            raise Skip(f"not an HTML page ({kind or 'no content type'})")
         file = page_file(url)
         digest = hashlib.sha256(response.body).hexdigest()
         state = PageState(url, file, digest, response.headers.get("ETag"), response.headers.get("Last-Modified"))
         with lock:
             if file in kept:
-                raise _Skip(f"same file as {kept[file].url}")
+                raise Skip(f"same file as {kept[file].url}")
             kept[file] = state
             if old is None or old.sha256 != digest or not (pages_folder / file).is_file():
                 _write_page(pages_folder, file, response.body)
@@ -310,7 +188,7 @@ def sync_web(
             with lock:
                 result.skipped.append(SkippedFile(url, f"redirects to {exc.target}"))
             return [exc.target] if not sitemap else []
-        except _Skip as exc:
+        except Skip as exc:
             with lock:
                 result.skipped.append(SkippedFile(url, str(exc)))
                 if url in by_url and not str(exc).startswith("HTTP 404"):
