@@ -31,6 +31,8 @@ class Site:
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     user_agents: set[str] = field(default_factory=set)
+    # Pages answered with Last-Modified / If-Modified-Since instead of an ETag (as http.server does).
+    dated: set[str] = field(default_factory=set)
     base: str = ""
 
     def html(self, path: str, body: str) -> None:
@@ -107,6 +109,11 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, "text/html", b"<p>Not found</p>")
             kind, body = site.pages[path]
             data = body.encode("utf-8")
+            if path in site.dated:
+                stamp = "Tue, 01 Dec 2026 10:00:00 GMT"
+                if self.headers.get("If-Modified-Since") == stamp:
+                    return self._send(304, kind, b"", {"Last-Modified": stamp})
+                return self._send(200, kind, data, {"Last-Modified": stamp})
             etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
             if self.headers.get("If-None-Match") == etag:
                 return self._send(304, kind, b"", {"ETag": etag})

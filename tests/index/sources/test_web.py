@@ -62,6 +62,26 @@ def test_an_unchanged_site_costs_one_conditional_request_a_page_and_no_embedding
     assert again.requests == 3 + 8
 
 
+def test_a_server_without_etags_is_asked_if_modified_since(site, tmp_path):
+    site.dated.update({"/guide/", "/guide/llamas.html", "/guide/alpacas.html"})
+    folder = tmp_path / "site"
+    _sync(site, folder)
+    site.requests.clear()
+    again = _sync(site, folder)
+    assert again.fetched == [] and sorted(again.not_modified) == [
+        "guide/alpacas.html",
+        "guide/index.html",
+        "guide/llamas.html",
+    ]
+    assert {
+        (p, s) for p, s in site.page_requests() if p.startswith("/guide/") and "slow" not in p and "big" not in p
+    } == {
+        ("/guide/", 304),
+        ("/guide/llamas.html", 304),
+        ("/guide/alpacas.html", 304),
+    }
+
+
 def test_a_page_that_changed_is_fetched_and_reembedded_alone_and_one_gone_is_removed(site, tmp_path, config, embedder):
     folder = tmp_path / "site"
     _sync(site, folder)
