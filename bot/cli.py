@@ -18,11 +18,12 @@ from bot.errors import check_writable, report_failure
 from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
+from bot.source_status import status_text
 from bot.terminal import answer_json, quote_block, render_answer, render_build_report
 from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
 from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
-from index.sources.sync import check_source_name
+from index.sources.sync import check_source_name, source_statuses
 from index.store import live_sources
 
 log = logging.getLogger(__name__)
@@ -327,6 +328,8 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{d.path:<{width}}  {d.chunks:>6}  {d.indexed_at}")
     noun = "document" if len(documents) == 1 else "documents"
     print(f"{len(documents)} {noun}, {engine.chunk_count} chunks, built {engine.built_at}")
+    for status in source_statuses(engine.config):
+        print(f"source {status_text(status)}")
     return 0
 
 

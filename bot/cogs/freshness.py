@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -18,7 +17,7 @@ from bot.cogs.admin import report_text
 from bot.errors import report_failure
 from bot.render import MESSAGE_LIMIT, NO_PINGS, escape, shorten
 from index.sources import SourceSpec
-from index.sources.sync import last_sync
+from index.sources.sync import last_sync, sync_age_seconds
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
@@ -27,16 +26,6 @@ log = logging.getLogger(__name__)
 
 # How often the schedule is looked at (never less often than the shortest refresh).
 CHECK_SECONDS = 60.0
-
-
-def sync_age_seconds(synced_at: str | None, now: datetime | None = None) -> float | None:
-    if not synced_at:
-        return None
-    try:
-        then = datetime.fromisoformat(synced_at)
-    except ValueError:
-        return None
-    return ((now or datetime.now(UTC)) - then).total_seconds()
 
 
 def due(spec: SourceSpec, age: float | None) -> bool:

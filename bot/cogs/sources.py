@@ -9,7 +9,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.freshness import sync_age_seconds
 from bot.render import (
     CHOICE_NAME_LIMIT,
     CHOICES_MAX,
@@ -20,32 +19,11 @@ from bot.render import (
     source_embed,
     sources_embed,
 )
-from index import EngineConfig
-from index.sources.sync import last_sync
+from bot.source_status import status_detail
+from index.sources.sync import source_statuses
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
-
-
-def age(seconds: float) -> str:
-    """``42 s``, ``5 min``, ``3 h``, ``2 d``: how long ago, roughly."""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{max(seconds, 0):.0f} s"
-
-
-def source_status(config: EngineConfig) -> list[str]:
-    """One line per source of the sources file: its kind, its last sync and how long ago."""
-    lines = []
-    for spec in config.sources or ():
-        record = last_sync(config, spec.name) or {}
-        seconds = sync_age_seconds(record.get("synced_at"))
-        when = "never synced" if seconds is None else f"synced {record['synced_at']} ({age(seconds)} ago)"
-        commit = f", commit {record['commit'][:12]}" if record.get("commit") else ""
-        refresh = f", every {age(spec.refresh_seconds)}" if spec.refresh_seconds else ""
-        lines.append(f"• **{escape(spec.name)}** ({spec.kind}): {when}{commit}{refresh}")
-    return lines
 
 
 class SourcesCog(commands.Cog):
@@ -57,9 +35,10 @@ class SourcesCog(commands.Cog):
         """List the documents I answer from, with their chunk counts and indexing times."""
         engine = self.bot.service.engine
         embed = sources_embed(engine.documents(), engine.built_at)
-        status = await asyncio.to_thread(source_status, self.bot.service.config)
-        if status:
-            embed.add_field(name="Sources", value=shorten("\n".join(status), EMBED_FIELD_LIMIT), inline=False)
+        statuses = await asyncio.to_thread(source_statuses, self.bot.service.config)
+        if statuses:
+            text = "\n".join(f"• **{escape(s.name)}** {escape(status_detail(s))}" for s in statuses)
+            embed.add_field(name="Sources", value=shorten(text, EMBED_FIELD_LIMIT), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="source")

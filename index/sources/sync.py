@@ -259,3 +259,39 @@ def changed_since_build(config: EngineConfig, manifest: Manifest) -> list[str]:
             changed.append(candidate.relative)
     changed += sorted(set(manifest.documents) - seen)
     return changed
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """One source of the sources file as ``/sources`` and ``verbatim sources`` show it."""
+
+    name: str
+    kind: str
+    synced_at: str | None
+    age_seconds: float | None  # since the last fetch; None if never fetched
+    commit: str | None
+    refresh_seconds: int | None
+
+
+def sync_age_seconds(synced_at: str | None, now: datetime | None = None) -> float | None:
+    """Seconds since an ISO time, or None for none (or an unreadable one)."""
+    if not synced_at:
+        return None
+    try:
+        then = datetime.fromisoformat(synced_at)
+    except ValueError:
+        return None
+    return ((now or datetime.now(UTC)) - then).total_seconds()
+
+
+def source_statuses(config: EngineConfig) -> list[SourceStatus]:
+    statuses = []
+    for spec in config.sources or ():
+        record = last_sync(config, spec.name) or {}
+        synced_at = record.get("synced_at")
+        statuses.append(
+            SourceStatus(
+                spec.name, spec.kind, synced_at, sync_age_seconds(synced_at), record.get("commit"), spec.refresh_seconds
+            )
+        )
+    return statuses

@@ -75,6 +75,10 @@ link = "https://git.example/blob/{{commit}}/{{path}}#L{{line_start}}-L{{line_end
 
     assert main(["index", "--source", "guide"]) == 0
     assert "(0 embedded)" in capsys.readouterr().out
+    assert main(["sources"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[-2].startswith("source handbook (folder): synced ") and listed[-2].endswith(" s ago)")
+    assert listed[-1].startswith("source guide (git): synced ") and listed[-1].endswith(f", commit {commit[:12]}")
     assert main(["index", "--source", "nope"]) == 1
     assert capsys.readouterr().err == "error: No source is named 'nope'. The sources are: handbook, guide.\n"
     assert main(["index", "docs"]) == 1
