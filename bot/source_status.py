@@ -22,6 +22,8 @@ def status_detail(status: SourceStatus) -> str:
     """What follows the source's name: ``(web): synced … (5 min ago), every 6 h``."""
     if status.age_seconds is None or status.synced_at is None:
         when = "never synced"
+    elif status.error:
+        when = f"the fetch of {status.synced_at} ({age(status.age_seconds)} ago) failed: {status.error}"
     else:
         when = f"synced {status.synced_at} ({age(status.age_seconds)} ago)"
     commit = f", commit {status.commit[:12]}" if status.commit else ""

@@ -59,7 +59,10 @@ def sync_git(url: str, branch: str | None, checkout: Path) -> str:
         shutil.rmtree(partial, ignore_errors=True)
         partial.parent.mkdir(parents=True, exist_ok=True)
         branch_args = ["--branch", branch] if branch else []
-        _git(["clone", "--depth", "1", "--single-branch", "--no-tags", "--quiet", *branch_args, url, str(partial)])
+        # "--": a URL is never read as an option, whatever the sources file says.
+        _git(
+            ["clone", "--depth", "1", "--single-branch", "--no-tags", "--quiet", *branch_args, "--", url, str(partial)]
+        )
         shutil.rmtree(checkout, ignore_errors=True)
         os.replace(partial, checkout)
     commit = _git(["rev-parse", "HEAD"], cwd=checkout)

@@ -106,7 +106,10 @@ def fetch_source(spec: SourceSpec, folder: Path) -> SourceSync:
     except (SourceSyncError, OSError) as exc:
         message = exc.message if isinstance(exc, VerbatimError) else str(exc)
         log.warning("source_fetch_failed", extra={"source": spec.name, "reason": message})
-        return SourceSync(spec.name, spec.kind, time.perf_counter() - started, error=message, synced_at=_now())
+        failed = SourceSync(spec.name, spec.kind, time.perf_counter() - started, error=message, synced_at=_now())
+        # Recorded too: a failing source is tried again after its refresh period, not every minute.
+        _write_status(folder, failed, commit=_last_commit(folder))
+        return failed
     result = _with_time(result)
     _write_status(folder, result)
     return result
@@ -119,10 +122,23 @@ def _with_time(sync: SourceSync) -> SourceSync:
     return SourceSync(**fields)
 
 
-def _write_status(folder: Path, sync: SourceSync) -> None:
+def _last_commit(folder: Path) -> str | None:
+    try:
+        commit = json.loads((folder / _STATUS_FILE).read_text("utf-8")).get("commit")
+        return str(commit) if commit else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_status(folder: Path, sync: SourceSync, *, commit: str | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / (_STATUS_FILE + ".tmp")
-    data = {"synced_at": sync.synced_at, "commit": sync.commit, "summary": sync.summary}
+    data = {
+        "synced_at": sync.synced_at,
+        "commit": sync.commit or commit,
+        "summary": sync.summary,
+        "error": sync.error,
+    }
     temporary.write_text(json.dumps(data), encoding="utf-8")
     os.replace(temporary, folder / _STATUS_FILE)
 
@@ -271,6 +287,7 @@ class SourceStatus:
     age_seconds: float | None  # since the last fetch; None if never fetched
     commit: str | None
     refresh_seconds: int | None
+    error: str | None = None  # the last fetch failed: why
 
 
 def sync_age_seconds(synced_at: str | None, now: datetime | None = None) -> float | None:
@@ -291,7 +308,13 @@ def source_statuses(config: EngineConfig) -> list[SourceStatus]:
         synced_at = record.get("synced_at")
         statuses.append(
             SourceStatus(
-                spec.name, spec.kind, synced_at, sync_age_seconds(synced_at), record.get("commit"), spec.refresh_seconds
+                spec.name,
+                spec.kind,
+                synced_at,
+                sync_age_seconds(synced_at),
+                record.get("commit"),
+                spec.refresh_seconds,
+                record.get("error"),
             )
         )
     return statuses

@@ -1,4 +1,5 @@
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from index import Engine
 from index.sources.git import SourceSyncError, sync_git
 from index.sources.spec import SourceSpec
-from index.sources.sync import sync_sources
+from index.sources.sync import source_statuses, sync_sources
 
 LINK = "https://git.example/org/project/blob/{commit}/{path}#L{line_start}-L{line_end}"
 
@@ -71,6 +72,9 @@ def test_a_failed_fetch_keeps_the_last_checkout_indexed_and_says_why(repo, confi
     report = sync_sources([_spec(repo)], config, embedder)
     assert report.syncs[0].error is not None and "fetch failed" in report.syncs[0].summary
     assert report.build.unchanged == ("guide/docs/alpacas.md", "guide/docs/llamas.md")
+    [status] = source_statuses(replace(config, sources=(_spec(repo),)))
+    assert status.error == report.syncs[0].error and status.commit == git(moved, "rev-parse", "HEAD")
+    assert status.age_seconds is not None and status.age_seconds < 60  # retried after its refresh, not at once
 
 
 def test_a_repository_that_does_not_exist_is_one_readable_error(tmp_path):
