@@ -11,8 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # tini as PID 1: it passes `docker stop`'s SIGTERM on, and the kernel then applies it even
 # before Python has installed its own handler (PID 1 itself ignores unhandled signals).
+# git for git sources (verbatim.toml); ca-certificates so it can fetch over https.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 # CPU-only torch first (the default wheel on Linux x86_64 is a multi-GB CUDA build).

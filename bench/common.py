@@ -151,9 +151,9 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
     import hashlib
     import pickle
 
-    from index.chunking import ChunkingParams, chunk_document
-    from index.documents import DocumentSkipped, discover, parse_document, read_bytes
-    from index.lexical import with_sentence_tokens
+    from index.chunking import ChunkingParams
+    from index.loading import load_chunks
+    from index.types import SkippedFile
 
     # v2: chunks carry their sentences' BM25 tokens, as the indexer stores them.
     key = hashlib.sha1(f"v2|{root.resolve()}|{ChunkingParams()}".encode()).hexdigest()[:12]
@@ -162,14 +162,12 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
         chunks, titles = pickle.loads(path.read_bytes())
     else:
         chunks, titles = [], {}
-        candidates, _ = discover(root)
-        for candidate in candidates:
-            try:
-                document = parse_document(candidate.relative, read_bytes(candidate, 20 * 2**20))
-            except (DocumentSkipped, Exception):  # noqa: BLE001 - the indexer skips these too
+        for item in load_chunks(root, ChunkingParams()):
+            if isinstance(item, SkippedFile):  # the indexer skips these too
                 continue
-            titles[candidate.relative] = document.title
-            chunks.extend(with_sentence_tokens(c) for c in chunk_document(document, ChunkingParams()))
+            document, document_chunks = item
+            titles[document.path] = document.title
+            chunks.extend(document_chunks)
         CACHE.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps((chunks, titles)))
     return (chunks[:limit] if limit else chunks), titles

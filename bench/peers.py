@@ -34,13 +34,16 @@ SYSTEMS = ("verbatim", "txtai", "langchain")
 
 def squad_chunks():  # type: ignore[no-untyped-def]
     from index.build import embedding_input
-    from index.chunking import ChunkingParams, chunk_document
-    from index.documents import discover, parse_document, read_bytes
+    from index.chunking import ChunkingParams
+    from index.loading import load_chunks
+    from index.types import SkippedFile
 
     texts, plain = [], []
-    for candidate in discover(SQUAD / "docs")[0]:
-        document = parse_document(candidate.relative, read_bytes(candidate, 2**26))
-        for chunk in chunk_document(document, ChunkingParams()):
+    for item in load_chunks(SQUAD / "docs", ChunkingParams(), max_bytes=2**26):
+        if isinstance(item, SkippedFile):
+            continue
+        document, chunks = item
+        for chunk in chunks:
             texts.append(embedding_input(chunk, document.title))
             plain.append(chunk.text)
     return texts, plain

@@ -18,9 +18,13 @@ from bot.errors import check_writable, report_failure
 from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
+from bot.source_status import status_text
 from bot.terminal import answer_json, quote_block, render_answer, render_build_report
-from index import RETRIEVERS, Engine, VerbatimError, build_index, clean_question
+from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
+from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
+from index.sources.sync import check_source_name, source_statuses
+from index.store import live_sources
 
 if TYPE_CHECKING:
     from bot.record import RecordStore
@@ -30,7 +34,8 @@ log = logging.getLogger(__name__)
 EPILOG = """\
 Settings come from VERBATIM_* environment variables or a .env file (see README).
 Examples:
-  verbatim index                      index docs/ (only what changed)
+  verbatim index                      index what verbatim.toml lists, or docs/ (only what changed)
+  verbatim index --source site        fetch one source again, then update the index
   verbatim ask "What did the Department of Defense demand from Anthropic?"
   verbatim ask --json -k 5 "Who leads OpenAI?"
   verbatim eval ../shared/eval/squad-v1.1-dev --retriever all
@@ -101,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="documents folder (overrides --docs)")
     index.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
+    index.add_argument(
+        "--source", metavar="NAME", help="fetch only this source of the sources file (the others as last synced)"
+    )
 
     ask = command(
         "ask",
@@ -250,11 +258,42 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     check_writable(settings.index_dir)
+    config = settings.engine_config()
+    if config.sources is not None and args.dir is not None:
+        raise VerbatimError(
+            f"{settings.sources_file} says what is indexed; a folder argument would replace all of it.",
+            hint="Add the folder to it as a [[source]] with a path, or run verbatim index alone.",
+        )
+    check_source_name(config, args.source)  # before the model loads
+    if config.sources is None:
+        _say_which_folder(settings, Path(config.documents_dir))
     embedder = make_embedder(settings)
     with build_progress() as progress:
-        built = build_index(settings.engine_config(), embedder, rebuild=args.rebuild, progress=progress)
+        built = update_index(config, embedder, only=args.source, rebuild=args.rebuild, progress=progress)
     print(render_build_report(built, verbose=args.verbose))
     return 0
+
+
+def _stale_notice(changed: list[str]) -> str:
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    noun = "document" if len(changed) == 1 else "documents"
+    return f"{len(changed)} {noun} changed since the last build ({shown}): updating the index first."
+
+
+def _what(settings: Settings) -> str:
+    return f"the sources of {settings.sources_file}" if settings.sources_file.is_file() else str(settings.docs_dir)
+
+
+def _say_which_folder(settings: Settings, folder: Path) -> None:
+    """An index changes folders only when told to, and then says so."""
+    held = live_sources(settings.index_dir).get(FOLDER_SOURCE, {}).get("location")
+    if held is None or Path(held) == folder.resolve():
+        return
+    print(
+        f"Indexing {folder} instead of {held}: the index will hold {folder}'s documents only, "
+        f"and a plain 'verbatim index' will keep indexing {folder}.",
+        file=sys.stderr,
+    )
 
 
 def _engine(settings: Settings, build: BuildPolicy) -> Engine:
@@ -268,7 +307,8 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
             settings.engine_config(),
             embedder,
             build=build,
-            on_first_build=lambda: print(f"No index yet: indexing {settings.docs_dir} first.", file=sys.stderr),
+            on_first_build=lambda: print(f"No index yet: indexing {_what(settings)} first.", file=sys.stderr),
+            on_stale=lambda changed: print(_stale_notice(changed), file=sys.stderr),
             progress=progress,
         )
     if built is not None:
@@ -309,6 +349,8 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{d.path:<{width}}  {d.chunks:>6}  {d.indexed_at}")
     noun = "document" if len(documents) == 1 else "documents"
     print(f"{len(documents)} {noun}, {engine.chunk_count} chunks, built {engine.built_at}")
+    for status in source_statuses(engine.config):
+        print(f"source {status_text(status)}")
     return 0
 
 

@@ -24,7 +24,16 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.ask", "bot.cogs.search", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.insights", "bot.cogs.config")
+COGS = (
+    "bot.cogs.ask",
+    "bot.cogs.search",
+    "bot.cogs.sources",
+    "bot.cogs.admin",
+    "bot.cogs.insights",
+    "bot.cogs.config",
+    "bot.cogs.docs",
+    "bot.cogs.freshness",
+)
 
 
 def intents_for(settings: Settings) -> discord.Intents:
@@ -40,7 +49,7 @@ def defaults_from(settings: Settings) -> Defaults:
     return Defaults(
         auto_answer_channels=tuple(settings.help_channel_ids),
         moderator_roles=tuple(settings.moderator_role_ids),
-        log_channel=settings.moderator_log_channel_id,
+        log_channel=settings.mod_log_channel,
         private_answers=settings.private_answers,
         answer_in_thread=settings.answer_in_thread,
     )

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Literal
 
 from bot.settings import Settings
-from index import Embedder, Engine, EngineConfig, IndexNotFoundError, build_index
+from index import Embedder, Engine, EngineConfig, IndexNotFoundError, update_index
 from index.build import Progress
 from index.onnx_embedding import make_embedder as make_backend_embedder
+from index.sources.sync import changed_since_build
 from index.types import BuildReport
 
 PREPARING_MODEL = "Preparing the embedding model (once, ~10 s)…"
@@ -43,20 +44,35 @@ def open_index(
     *,
     build: BuildPolicy = "if-missing",
     on_first_build: Callable[[], None] | None = None,
+    on_stale: Callable[[list[str]], None] | None = None,
     progress: Progress | None = None,
+    only: str | None = None,
 ) -> tuple[Engine, BuildReport | None]:
     """The one way to get a loaded engine: load the index, building it first as ``build`` says.
-    Returns the engine and the build report (``None`` when nothing was built)."""
+    Returns the engine and the build report (``None`` when nothing was built). ``only``: with
+    ``"always"``, fetch only this source before the build."""
     report = None
     if build == "always":
-        report = build_index(config, embedder, progress=progress)
+        report = update_index(config, embedder, progress=progress, only=only)
         return Engine.load(config, embedder), report
     try:
-        return Engine.load(config, embedder), None
+        engine = Engine.load(config, embedder)
     except IndexNotFoundError:
         if build == "never":
             raise
+    else:
+        if build == "never":
+            return engine, None
+        # The documents may have changed while nothing was running (a new volume mounted into
+        # the container, a git pull): bring the index up to date before answering.
+        changed = changed_since_build(config, engine.manifest)
+        if not changed:
+            return engine, None
+        if on_stale:
+            on_stale(changed)
+        report = update_index(config, embedder, progress=progress, fetch=False)
+        return Engine.load(config, embedder), report
     if on_first_build:
         on_first_build()
-    report = build_index(config, embedder, progress=progress)
+    report = update_index(config, embedder, progress=progress)
     return Engine.load(config, embedder), report

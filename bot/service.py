@@ -117,6 +117,7 @@ class AnswerService:
             self.embedder,
             build="if-missing" if build_if_missing else "never",
             on_first_build=first_build,
+            on_stale=lambda changed: log.warning("documents_changed_updating_index", extra={"documents": changed[:20]}),
         )
         await self._run(self._queries, self.embedder.embed_query, "warm up")
         self._swap(engine)
@@ -141,8 +142,11 @@ class AnswerService:
     def document(self, path: str) -> DocumentInfo:
         return self.engine.document(path)
 
-    async def reindex(self, on_progress: Callable[[ReindexProgress], None] | None = None) -> tuple[BuildReport, float]:
-        """Rebuild in the background and swap the new index in; refuses a second one at once."""
+    async def reindex(
+        self, on_progress: Callable[[ReindexProgress], None] | None = None, *, only: str | None = None
+    ) -> tuple[BuildReport, float]:
+        """Rebuild in the background and swap the new index in; refuses a second one at once.
+        ``only``: fetch just this source first (the others are indexed as last synced)."""
         if self._reindex_lock.locked():
             raise ReindexInProgressError("A reindex is already running.", hint="Wait for it to finish.")
         async with self._reindex_lock:
@@ -154,7 +158,7 @@ class AnswerService:
                     loop.call_soon_threadsafe(on_progress, ReindexProgress(stage, done, total))
 
             engine, report = await self._run(
-                self._builds, open_index, self.config, self.embedder, build="always", progress=progress
+                self._builds, open_index, self.config, self.embedder, build="always", progress=progress, only=only
             )
             assert report is not None
             self._swap(engine)

@@ -18,8 +18,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
+from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
 from index.onnx_embedding import BACKENDS, DEFAULT_BACKEND, default_cache_dir
+from index.sources import SourceSpec, read_sources_file
+from index.store import live_sources
 
 ENV_PREFIX = "VERBATIM_"
 ENV_FILE = ".env"
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
     # The engine
     docs_dir: Path = Field(_ENGINE.documents_dir, description="Folder of documents to answer from.")
     index_dir: Path = Field(_ENGINE.index_dir, description="Where the index is stored.")
+    sources_file: Path = Field(
+        Path("verbatim.toml"),
+        description="What is indexed: folders, git repositories and websites (README, Sources). Without the file, the documents folder.",
+    )
     model: str = Field(
         _ENGINE.model,
         min_length=1,
@@ -127,6 +134,11 @@ class Settings(BaseSettings):
     help_channel_ids: IdList = Field(
         default_factory=list, description="Channels (or forums) whose new posts are answered."
     )
+    max_upload_mb: float = Field(8.0, gt=0, le=25, description="Largest document /docs add accepts.")
+    mod_log_channel: int | None = Field(
+        None,
+        description="Moderator log channel: scheduled source syncs, and each unanswered or 👎 question (a server can choose its own with /config).",
+    )
     auto_answer: bool = Field(False, description="Answer new messages in the help channels in a thread.")
     cooldown_seconds: float = Field(10.0, ge=0, le=3600, description="Per-user pause between questions.")
     feedback_file: Path = Field(
@@ -145,9 +157,6 @@ class Settings(BaseSettings):
     )
     private_answers: bool = Field(
         False, description="Answer /ask privately, seen by the asker alone (a server can change it with /config)."
-    )
-    moderator_log_channel_id: int | None = Field(
-        None, description="Channel told of each unanswered or 👎 question (a server can change it with /config)."
     )
     health_file: Path = Field(
         Path(".verbatim/health.json"), description="Where the running bot writes its health, read by verbatim health."
@@ -180,9 +189,29 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
 
+    def sources(self) -> tuple[SourceSpec, ...] | None:
+        """The sources file's sources; None when there is none (the documents folder is indexed)."""
+        if self.sources_file.is_file():
+            return read_sources_file(self.sources_file)
+        if "sources_file" in self.model_fields_set:
+            raise SettingsError(f"VERBATIM_SOURCES_FILE: {self.sources_file} does not exist.")
+        return None
+
+    def documents_dir(self) -> Path:
+        """The folder to index without a sources file: the one named (flag or setting), else
+        the one the index was built from, else docs/. An index never silently swaps folders."""
+        if "docs_dir" in self.model_fields_set:
+            return self.docs_dir
+        remembered = live_sources(self.index_dir).get(FOLDER_SOURCE)
+        if remembered and remembered.get("kind") == "folder":
+            return Path(remembered["location"])
+        return self.docs_dir
+
     def engine_config(self) -> EngineConfig:
+        sources = self.sources()
         return EngineConfig(
-            documents_dir=self.docs_dir,
+            sources=sources,
+            documents_dir=self.documents_dir() if sources is None else self.docs_dir,
             index_dir=self.index_dir,
             model=self.model,
             device=self.device,
@@ -199,6 +228,10 @@ class Settings(BaseSettings):
             max_question_chars=self.max_question_chars,
             max_document_bytes=int(self.max_document_mb * MB),
         )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MB)
 
     def model_cache(self) -> Path:
         """Where the exported model lives: the setting, else the user's cache directory

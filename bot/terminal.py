@@ -16,7 +16,8 @@ from index import Answer, BuildReport, Passage
 
 def quote_block(passage: Passage) -> str:
     quoted = "\n".join("> " + line if line else ">" for line in passage.text.splitlines())
-    return f"{quoted}\n  — {citation(passage)}"
+    link = f"\n    {passage.source_url}" if passage.source_url else ""
+    return f"{quoted}\n  — {citation(passage)}{link}"
 
 
 def render_answer(answer: Answer) -> str:
@@ -47,6 +48,7 @@ def render_build_report(report: BuildReport, verbose: bool = False) -> str:
         f"  added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)}",
     ]
+    lines[0:0] = [f"Synced {line}" for line in report.fetches]
     limit = None if verbose else 10
     for label, names in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         for name in names[:limit]:

@@ -29,6 +29,7 @@ from index.errors import (
 )
 from index.onnx_embedding import OnnxEmbedder, make_embedder
 from index.sentences import split_sentences
+from index.sources.sync import update_index
 from index.types import (
     OUTCOMES,
     RETRIEVERS,
@@ -44,6 +45,7 @@ from index.types import (
 )
 
 __all__ = [
+    "update_index",
     "DEFAULT_MODEL",
     "DEFAULT_THRESHOLD",
     "OUTCOMES",

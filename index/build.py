@@ -11,20 +11,21 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from index.chunking import chunk_document
 from index.config import EngineConfig
 from index.dense import build_dense_index, describe, save_dense_index
-from index.documents import DocumentSkipped, discover, parse_document, read_bytes
+from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
 from index.lexical import LexicalIndex, chunk_tokens, with_sentence_tokens
+from index.loading import chunks_of
 from index.store import (
     DocumentRecord,
     IndexDirectory,
@@ -41,6 +42,9 @@ from index.store import (
 from index.types import BuildReport, Chunk, SkippedFile
 
 log = logging.getLogger(__name__)
+
+# The manifest's name for the documents folder indexed without a sources file.
+FOLDER_SOURCE = ""
 
 # progress(stage, done, total): stages are "reading" and "embedding".
 Progress = Callable[[str, int, int], None]
@@ -113,10 +117,47 @@ def build_index(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
+    roots: list[DocumentRoot] | None = None,
+    sources: dict[str, dict[str, Any]] | None = None,
 ) -> BuildReport:
-    """Bring the index in ``config.index_dir`` up to date with ``config.documents_dir``."""
+    """Bring the index in ``config.index_dir`` up to date with ``roots`` (the synced sources),
+    or without them with ``config.documents_dir``. ``sources`` is recorded in the manifest."""
     started = time.perf_counter()
-    root = Path(config.documents_dir)
+    if roots is None:
+        roots = [DocumentRoot(_documents_folder(Path(config.documents_dir)))]
+        # Remembered, so that a later plain "verbatim index" indexes this folder again.
+        sources = {FOLDER_SOURCE: {"kind": "folder", "location": str(roots[0].folder.resolve())}}
+    directory = IndexDirectory(Path(config.index_dir))
+    with directory.write_lock():
+        previous = None if rebuild else _load_previous(directory, config, embedder)
+        plan = _plan(roots, previous, config, progress)
+        if not plan.chunks:
+            where = ", ".join(str(r.folder) for r in roots)
+            raise NoDocumentsError(
+                f"Nothing to index in {where}: no readable .md, .txt, .rst, .html or .pdf files.",
+                hint="Add documents there, or point VERBATIM_DOCS_DIR at your documents.",
+            )
+        vectors, sentence_vectors = _vectors_for(
+            plan.chunks, plan.reused_rows, previous, embedder, plan.titles, config.batch_size, progress
+        )
+        write_build(
+            directory,
+            plan.chunks,
+            vectors,
+            model=embedder.name,
+            chunking=_chunking_dict(config),
+            built_at=plan.built_at,
+            documents=plan.records,
+            sentence_vectors=sentence_vectors,
+            sources=sources,
+            skipped=plan.skipped_hashes,
+        )
+    report = _report(plan, previous, config, time.perf_counter() - started)
+    log.info("index_built", extra={"summary": report.summary})
+    return report
+
+
+def _documents_folder(root: Path) -> Path:
     if root.is_file():
         raise NoDocumentsError(
             f"{root} is a file; Verbatim indexes a folder of documents.",
@@ -126,91 +167,98 @@ def build_index(
         raise NoDocumentsError(
             f"The documents folder {root} does not exist.", hint="Set VERBATIM_DOCS_DIR or pass a folder."
         )
-    directory = IndexDirectory(Path(config.index_dir))
-    with directory.write_lock():
-        previous = None if rebuild else _load_previous(directory, config, embedder)
-        candidates, skipped = discover(root)
-        skipped = list(skipped)
-        report_sets: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": []}
-        chunks: list[Chunk] = []
-        reused_rows: list[int] = []  # previous vector row for each reused chunk, or -1
-        records: dict[str, DocumentRecord] = {}
-        titles: dict[str, str] = {}
-        built_at = _now()
-        for n, candidate in enumerate(candidates, 1):
-            if progress:
-                progress("reading", n, len(candidates))
-            try:
-                data = read_bytes(candidate, config.max_document_bytes)
-                digest = hashlib.sha256(data).hexdigest()
-                old = previous.records.get(candidate.relative) if previous else None
-                if previous is not None and old is not None and old.sha256 == digest:
-                    rows = previous.chunks_by_document.get(candidate.relative, [])
-                    chunks.extend(with_sentence_tokens(previous.chunks[r]) for r in rows)
-                    reused_rows.extend(rows)
-                    records[candidate.relative] = old
-                    titles[candidate.relative] = old.title
-                    report_sets["unchanged"].append(candidate.relative)
-                    continue
-                document = parse_document(candidate.relative, data)
-                document_chunks = [with_sentence_tokens(c) for c in chunk_document(document, config.chunking)]
-                if not document_chunks:
-                    raise DocumentSkipped("no text in it")
-            except DocumentSkipped as exc:
-                skipped.append(SkippedFile(candidate.relative, str(exc)))
+    return root
+
+
+@dataclass
+class _Plan:
+    """What the new build holds: each chunk, and where its vector comes from."""
+
+    built_at: str
+    chunks: list[Chunk] = field(default_factory=list)
+    reused_rows: list[int] = field(default_factory=list)  # previous vector row per chunk, or -1
+    records: dict[str, DocumentRecord] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    # Content hashes of files read but not indexed: unchanged, they are no news at start-up.
+    skipped_hashes: dict[str, str] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def _plan(
+    roots: list[DocumentRoot], previous: _Previous | None, config: EngineConfig, progress: Progress | None
+) -> _Plan:
+    """Read every document; reuse the chunks of those whose content hash is unchanged."""
+    candidates, skipped = discover_roots(roots)
+    plan = _Plan(built_at=_now(), skipped=list(skipped))
+    for n, candidate in enumerate(candidates, 1):
+        if progress:
+            progress("reading", n, len(candidates))
+        name = candidate.relative
+        root = candidate.root
+        link = root.link_for(name[len(root.prefix) :]) if root else None
+        source = root.source if root else None
+        digest = None
+        try:
+            data = read_bytes(candidate, config.max_document_bytes)
+            digest = hashlib.sha256(data).hexdigest()
+            old = previous.records.get(name) if previous else None
+            if previous is not None and old is not None and old.sha256 == digest:
+                rows = previous.chunks_by_document.get(name, [])
+                plan.chunks.extend(with_sentence_tokens(previous.chunks[r]) for r in rows)
+                plan.reused_rows.extend(rows)
+                # Same text, maybe a new commit: the link follows, the vectors stay.
+                plan.records[name] = replace(old, link=link, source=source)
+                plan.titles[name] = old.title
+                plan.unchanged.append(name)
                 continue
-            except Exception as exc:  # one broken file never stops a build
-                log.warning("document_failed", extra={"document": candidate.relative}, exc_info=True)
-                skipped.append(SkippedFile(candidate.relative, f"could not be parsed ({type(exc).__name__}: {exc})"))
-                continue
-            chunks.extend(document_chunks)
-            reused_rows.extend([-1] * len(document_chunks))
-            records[candidate.relative] = DocumentRecord(
-                path=candidate.relative,
-                sha256=digest,
-                title=document.title,
-                indexed_at=built_at,
-                chunks=len(document_chunks),
-                source_url=document.source_url,
-            )
-            titles[candidate.relative] = document.title
-            report_sets["added" if old is None else "changed"].append(candidate.relative)
-        for item in skipped:
-            log.warning("document_skipped", extra={"document": item.path, "reason": item.reason})
-        if not chunks:
-            raise NoDocumentsError(
-                f"Nothing to index in {root}: no readable .md, .txt, .rst, .html or .pdf files.",
-                hint="Add documents there, or point VERBATIM_DOCS_DIR at your documents.",
-            )
-        removed = sorted(set(previous.records) - set(records)) if previous else []
-        vectors, sentence_vectors = _vectors_for(
-            chunks, reused_rows, previous, embedder, titles, config.batch_size, progress
+            document = parse_document(name, data)
+            document_chunks = chunks_of(document, config.chunking)
+        except DocumentSkipped as exc:
+            plan.skipped.append(SkippedFile(name, str(exc)))
+            if digest is not None:
+                plan.skipped_hashes[name] = digest
+            continue
+        except Exception as exc:  # one broken file never stops a build
+            log.warning("document_failed", extra={"document": name}, exc_info=True)
+            plan.skipped.append(SkippedFile(name, f"could not be parsed ({type(exc).__name__}: {exc})"))
+            continue
+        plan.chunks.extend(document_chunks)
+        plan.reused_rows.extend([-1] * len(document_chunks))
+        plan.records[name] = DocumentRecord(
+            path=name,
+            sha256=digest,
+            title=document.title,
+            indexed_at=plan.built_at,
+            chunks=len(document_chunks),
+            source_url=document.source_url,
+            link=link,
+            anchors=tuple((h.start, h.anchor) for h in document.headings if h.anchor),
+            source=source,
         )
-        write_build(
-            directory,
-            chunks,
-            vectors,
-            model=embedder.name,
-            chunking=_chunking_dict(config),
-            built_at=built_at,
-            documents=records,
-            sentence_vectors=sentence_vectors,
-        )
-    report = BuildReport(
-        added=tuple(report_sets["added"]),
-        changed=tuple(report_sets["changed"]),
-        removed=tuple(removed),
-        unchanged=tuple(report_sets["unchanged"]),
-        skipped=tuple(skipped),
-        chunks=len(chunks),
-        embedded_chunks=sum(1 for r in reused_rows if r < 0),
-        seconds=time.perf_counter() - started,
+        plan.titles[name] = document.title
+        (plan.added if old is None else plan.changed).append(name)
+    for item in plan.skipped:
+        log.warning("document_skipped", extra={"document": item.path, "reason": item.reason})
+    return plan
+
+
+def _report(plan: _Plan, previous: _Previous | None, config: EngineConfig, seconds: float) -> BuildReport:
+    return BuildReport(
+        added=tuple(plan.added),
+        changed=tuple(plan.changed),
+        removed=tuple(sorted(set(previous.records) - set(plan.records))) if previous else (),
+        unchanged=tuple(plan.unchanged),
+        skipped=tuple(plan.skipped),
+        chunks=len(plan.chunks),
+        embedded_chunks=sum(1 for r in plan.reused_rows if r < 0),
+        seconds=seconds,
         index_dir=str(config.index_dir),
-        built_at=built_at,
+        built_at=plan.built_at,
         rebuilt=previous is None,
     )
-    log.info("index_built", extra={"summary": report.summary})
-    return report
 
 
 def write_build(
@@ -224,6 +272,8 @@ def write_build(
     documents: dict[str, DocumentRecord],
     dense_kind: str | None = None,
     sentence_vectors: np.ndarray | None = None,
+    sources: dict[str, dict[str, Any]] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> None:
     """Write one complete build (chunks, vectors, FAISS, BM25, manifest) and make it live.
 
@@ -246,6 +296,8 @@ def write_build(
                 "built_at": built_at,
                 "documents": documents,
                 "dense_index": describe(dense),
+                "sources": sources or {},
+                "skipped": skipped or {},
             },
         )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from index.chunking import ChunkingParams
 from index.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from index.embedding import DEFAULT_MODEL
+from index.sources.spec import SourceSpec
 from index.types import Retriever
 
 # Chosen on the question sets (README, "Answer quality"): the dense cosine similarity
@@ -43,3 +44,5 @@ class EngineConfig:
     # "not sure" / "not found". None: the cuts chosen when the models were trained.
     not_sure_threshold: float | None = None
     not_found_threshold: float | None = None
+    # What to index, from the sources file; None: ``documents_dir`` alone, as before sources.
+    sources: tuple[SourceSpec, ...] | None = None

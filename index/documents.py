@@ -11,17 +11,37 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from index import formats
+from index.formats import DocumentSkipped, ParsedText
 from index.html_text import parse_html
 from index.types import Heading, SkippedFile
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf"})
+__all__ = ["DocumentSkipped", "Document", "DocumentRoot", "discover", "discover_roots", "parse_document"]
+
+
+def _plain(text: str) -> ParsedText:
+    return ParsedText(text=text)
+
+
+# One table from suffix to parser: the text parsers take decoded text, PDF takes bytes.
+_TEXT_PARSERS: dict[str, Callable[[str], ParsedText]] = {
+    ".md": formats.parse_markdown,
+    ".markdown": formats.parse_markdown,
+    ".rst": formats.parse_rst,
+    ".html": parse_html,
+    ".htm": parse_html,
+    ".txt": _plain,
+    ".text": _plain,
+}
+_BYTES_PARSERS: dict[str, Callable[[bytes], ParsedText]] = {".pdf": formats.parse_pdf}
+SUPPORTED_SUFFIXES = frozenset(_TEXT_PARSERS) | frozenset(_BYTES_PARSERS)
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
 
@@ -37,15 +57,83 @@ class Document:
     body_start: int = 0  # where quotable text starts (after front matter)
 
 
-class DocumentSkipped(Exception):
-    """Raised by a loader for a file that cannot be indexed; the message says why."""
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     path: Path
-    relative: str
+    relative: str  # the document's name in the index (with its root's prefix)
     size: int
+    root: DocumentRoot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRoot:
+    """A local folder of documents, as one source of the index.
+
+    ``prefix`` starts each document's name (``"guide/"``), so two sources never clash;
+    ``include`` globs (``docs/**/*.md``) narrow what is read; ``link`` is the citation link
+    template with ``{path}`` and ``{commit}`` filled in here; ``urls`` names the page each
+    file was fetched from (websites)."""
+
+    folder: Path
+    prefix: str = ""
+    source: str | None = None
+    include: tuple[str, ...] = ()
+    link: str | None = None
+    commit: str | None = None
+    urls: Mapping[str, str] = field(default_factory=dict)
+
+    def link_for(self, relative: str) -> str | None:
+        """The link template of one file (``relative`` to the folder)."""
+        if relative in self.urls:
+            return self.urls[relative].replace("{", "%7B").replace("}", "%7D") + "{anchor}"
+        if self.link is None:
+            return None
+        return self.link.replace("{path}", relative).replace("{commit}", self.commit or "HEAD")
+
+
+def glob_pattern(pattern: str) -> re.Pattern[str]:
+    """A path glob as a regular expression: ``**/`` any folders, ``*`` and ``?`` within one."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def discover_roots(roots: list[DocumentRoot]) -> tuple[list[Candidate], list[SkippedFile]]:
+    """Every indexable file of every root, named with the root's prefix."""
+    found: list[Candidate] = []
+    skipped: list[SkippedFile] = []
+    for root in roots:
+        if not root.folder.is_dir():
+            skipped.append(SkippedFile(root.prefix or str(root.folder), "the folder is missing (not synced yet?)"))
+            continue
+        patterns = [glob_pattern(p) for p in root.include]
+        candidates, passed = discover(root.folder)
+        for c in candidates:
+            if patterns and not any(p.match(c.relative) for p in patterns):
+                continue
+            found.append(Candidate(c.path, root.prefix + c.relative, c.size, root))
+        skipped.extend(
+            SkippedFile(root.prefix + s.path, s.reason)
+            for s in passed
+            if not patterns or any(p.match(s.path) for p in patterns)
+        )
+    return found, skipped
 
 
 def discover(root: Path) -> tuple[list[Candidate], list[SkippedFile]]:
@@ -101,18 +189,12 @@ def parse_document(relative: str, data: bytes) -> Document:
     """Turn a file's bytes into a :class:`Document`, or raise :class:`DocumentSkipped`."""
     suffix = Path(relative).suffix.lower()
     digest = hashlib.sha256(data).hexdigest()
-    if suffix == ".pdf":
-        parsed = formats.parse_pdf(data)
+    if suffix in _BYTES_PARSERS:
+        parsed = _BYTES_PARSERS[suffix](data)
+    elif suffix in _TEXT_PARSERS:
+        parsed = _TEXT_PARSERS[suffix](formats.decode_text(data))
     else:
-        text = formats.decode_text(data)
-        if suffix in (".md", ".markdown"):
-            parsed = formats.parse_markdown(text)
-        elif suffix == ".rst":
-            parsed = formats.parse_rst(text)
-        elif suffix in (".html", ".htm"):
-            parsed = parse_html(text)
-        else:
-            parsed = formats.ParsedText(text=text)
+        raise DocumentSkipped(f"unsupported file type {suffix or '(none)'}")
     if not parsed.text[parsed.body_start :].strip():
         raise DocumentSkipped("no text in it")
     return Document(

@@ -14,6 +14,7 @@ from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
 from index.lexical import LexicalIndex
 from index.lines import LineIndex
+from index.links import document_link, passage_link
 from index.ranker import MODELS_DIR, Ranker
 from index.reader import Reader
 from index.search import Searcher, StageHook
@@ -154,7 +155,7 @@ class Engine:
             indexed_at=record.indexed_at,
             sha256=record.sha256,
             sections=self._sections().get(path, ()),
-            source_url=record.source_url,
+            source_url=document_link(record),
         )
 
     def _sections(self) -> dict[str, tuple[tuple[str, ...], ...]]:
@@ -277,7 +278,7 @@ class Engine:
             score=score,
             relevance=relevance,
             page=chunk.page,
-            source_url=record.source_url,
+            source_url=passage_link(record, start, first, last),
         )
 
     def _suggestions(self, passages: Sequence[Passage]) -> tuple[SectionRef, ...]:

@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 _BINARY_SNIFF_BYTES = 8192
 
 
+class DocumentSkipped(Exception):
+    """Raised by a parser for a file that cannot be indexed; the message says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedText:
     text: str
@@ -35,8 +39,6 @@ def decode_text(data: bytes) -> str:
     Raises ``DocumentSkipped`` for binary content (NUL bytes) or content no text
     encoding explains.
     """
-    from index.documents import DocumentSkipped
-
     if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
         raise DocumentSkipped("binary content (NUL bytes) in a text file")
     try:
@@ -144,8 +146,6 @@ def _ancestors(node):  # type: ignore[no-untyped-def]
 
 def parse_pdf(data: bytes) -> ParsedText:
     """PDF: the text of each page, pages separated by a blank line; page starts kept."""
-    from index.documents import DocumentSkipped
-
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from index.formats import ParsedText
 from index.types import Heading
 
 _INVISIBLE = frozenset(
@@ -188,12 +189,12 @@ class _TextBuilder:
         self._last_start = start
         return block
 
-    def add_heading(self, level: int, text: str) -> None:
+    def add_heading(self, level: int, text: str, anchor: str | None = None) -> None:
         self.break_block()
         title = _SPACE.sub(" ", text).strip()
         if title:
             self._push(title)
-            self.headings.append(Heading(self._last_start, level, title))
+            self.headings.append(Heading(self._last_start, level, title, anchor))
 
     def text(self) -> str:
         self.break_block()
@@ -281,6 +282,24 @@ def _furniture(tag, in_main: bool) -> bool:  # type: ignore[no-untyped-def]
 _END_BLOCK = object()  # stack marker: a block element's children are done
 
 
+def _anchor(heading) -> str | None:  # type: ignore[no-untyped-def]
+    """The id a link to this heading uses: its own, its permalink's (Sphinx's ``headerlink``),
+    an ``<a id|name>`` inside it, or that of the section it opens (Sphinx, MkDocs)."""
+    if heading.get("id"):
+        return str(heading["id"])
+    for link in heading.find_all("a"):
+        href = str(link.get("href") or "")
+        if href.startswith("#") and len(href) > 1:
+            return href[1:]
+        if link.get("id") or link.get("name"):
+            return str(link.get("id") or link.get("name"))
+    parent = heading.parent
+    if parent is not None and parent.name in ("section", "div") and parent.get("id"):
+        if parent.find(True) is heading:
+            return str(parent["id"])
+    return None
+
+
 def _walk(root, out: _TextBuilder, in_main: bool) -> None:  # type: ignore[no-untyped-def]
     """Depth-first, with an explicit stack: deeply nested pages must not exhaust recursion."""
     from bs4 import Comment, NavigableString, Tag
@@ -301,7 +320,7 @@ def _walk(root, out: _TextBuilder, in_main: bool) -> None:  # type: ignore[no-un
         name = node.name
         children = list(reversed(list(node.children)))
         if name in _HEADINGS:
-            out.add_heading(_HEADINGS[name], node.get_text(" "))
+            out.add_heading(_HEADINGS[name], node.get_text(" "), _anchor(node))
         elif name == "pre":
             out.add_preformatted(node.get_text())
         elif name in _BLOCKS:
@@ -355,12 +374,10 @@ def _read(soup) -> _TextBuilder:  # type: ignore[no-untyped-def]
     return builder
 
 
-def parse_html(html: str):  # type: ignore[no-untyped-def]
+def parse_html(html: str) -> ParsedText:
     import warnings
 
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
-
-    from index.formats import ParsedText
 
     with warnings.catch_warnings():
         # XHTML pages (PostgreSQL's docs, for one) are fine to read as HTML.

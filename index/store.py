@@ -27,13 +27,19 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index.errors import CorruptIndexError, IndexMismatchError, IndexNotFoundError, ReindexInProgressError
+from index.errors import (
+    CorruptIndexError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    ReindexInProgressError,
+    VerbatimError,
+)
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,12 @@ class DocumentRecord:
     indexed_at: str
     chunks: int
     source_url: str | None = None
+    # Where a citation links to: a template with {line_start}, {line_end} and {anchor} left
+    # to fill per passage (the source's commit and path are filled in at build time).
+    link: str | None = None
+    # (offset, id) of each heading with an HTML id: a passage links to the nearest one above it.
+    anchors: tuple[tuple[int, str], ...] = ()
+    source: str | None = None  # the sources-file name it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,9 @@ class Manifest:
     documents: dict[str, DocumentRecord]
     files: dict[str, dict[str, Any]]
     dense_index: str
+    # What was indexed: each source's kind, location and (git) commit; {} before sources files.
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # file read but not indexed -> sha256
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -75,8 +90,13 @@ class Manifest:
     @classmethod
     def from_json(cls, raw: str) -> Manifest:
         data = json.loads(raw)
-        data["documents"] = {k: DocumentRecord(**v) for k, v in data["documents"].items()}
+        data["documents"] = {k: _record(v) for k, v in data["documents"].items()}
         return cls(**data)
+
+
+def _record(fields: dict[str, Any]) -> DocumentRecord:
+    fields["anchors"] = tuple((int(a), str(b)) for a, b in fields.get("anchors", ()))
+    return DocumentRecord(**fields)
 
 
 def chunk_to_json(chunk: Chunk) -> str:
@@ -260,6 +280,18 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Tru
                     f"The index file {relative} is missing, truncated or damaged.", hint=_REBUILD_HINT
                 )
     return manifest
+
+
+def live_sources(index_dir: Path) -> dict[str, dict[str, Any]]:
+    """What the live build says it indexes ({} without an index, or one built before sources
+    were recorded). A quick read: no checksums, no model check."""
+    try:
+        directory = IndexDirectory(index_dir)
+        if not directory.exists():
+            return {}
+        return read_manifest(directory.current_build(), expected_model=None, verify=False).sources
+    except (VerbatimError, OSError):
+        return {}
 
 
 def write_chunks(folder: Path, chunks: list[Chunk]) -> None:

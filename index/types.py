@@ -20,6 +20,7 @@ class Heading:
     start: int
     level: int
     title: str
+    anchor: str | None = None  # the HTML id a link can jump to (``page.html#anchor``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,9 @@ class BuildReport:
     index_dir: str = ""
     built_at: str = ""
     rebuilt: bool = field(default=False)
+    # One line per source fetched before the build ("site: 12 pages fetched, ..."); its
+    # skipped pages are in ``skipped`` with the documents.
+    fetches: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:

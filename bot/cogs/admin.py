@@ -11,9 +11,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import report_failure
-from bot.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
+from bot.render import CHOICES_MAX, EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
 from bot.service import ReindexProgress
 from index import BuildReport
+from index.sources.sync import check_source_name
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
@@ -46,6 +47,7 @@ def moderators_only():  # type: ignore[no-untyped-def]
 
 def report_text(report: BuildReport, seconds: float) -> str:
     lines = [f"**Reindex done** in {seconds:.1f} s: {report.chunks} chunks."]
+    lines += [f"Synced {escape(line)}" for line in report.fetches]
     for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
         if names:
             shown = ", ".join(escape(n) for n in names[:10]) + (
@@ -77,9 +79,11 @@ class AdminCog(commands.Cog):
     @app_commands.command(name="reindex")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(source="Fetch only this source of the sources file (default: all of them)")
     @moderators_only()
-    async def reindex(self, interaction: discord.Interaction) -> None:
-        """Re-read the documents folder; questions keep being answered meanwhile."""
+    async def reindex(self, interaction: discord.Interaction, source: str | None = None) -> None:
+        """Re-read the documents (fetching the sources); questions keep being answered meanwhile."""
+        check_source_name(self.bot.service.config, source)
         if (self._task is not None and not self._task.done()) or self.bot.service.reindexing:
             await interaction.response.send_message(
                 "A reindex is already running; I will report when it is done.",
@@ -89,16 +93,21 @@ class AdminCog(commands.Cog):
             return
         self._progress = None
         replied = asyncio.Event()
-        self._task = asyncio.create_task(self._run(interaction, replied))  # claimed before any await
+        self._task = asyncio.create_task(self._run(interaction, replied, source))  # claimed before any await
         try:
             await interaction.response.send_message(progress_text(None), ephemeral=True, allowed_mentions=NO_PINGS)
         finally:
             replied.set()
 
-    async def _run(self, interaction: discord.Interaction, replied: asyncio.Event) -> None:
+    @reindex.autocomplete("source")
+    async def source_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = [s.name for s in self.bot.service.config.sources or ()]
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:CHOICES_MAX]
+
+    async def _run(self, interaction: discord.Interaction, replied: asyncio.Event, source: str | None = None) -> None:
         editor = asyncio.create_task(self._edit_progress(interaction, replied))
         try:
-            report, seconds = await self.bot.service.reindex(on_progress=self._set_progress)
+            report, seconds = await self.bot.service.reindex(on_progress=self._set_progress, only=source)
             text = report_text(report, seconds)
             log.info("reindexed", extra={"summary": report.summary})
         except Exception as exc:

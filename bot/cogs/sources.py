@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import discord
@@ -9,8 +10,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.fuzzy import closest_documents
-from bot.render import CHOICE_NAME_LIMIT, CHOICES_MAX, NO_PINGS, source_embed, sources_embed
+from bot.render import (
+    CHOICE_NAME_LIMIT,
+    CHOICES_MAX,
+    EMBED_FIELD_LIMIT,
+    NO_PINGS,
+    escape,
+    shorten,
+    source_embed,
+    sources_embed,
+)
+from bot.source_status import status_detail
 from index import DocumentNotFoundError
+from index.sources.sync import source_statuses
 
 if TYPE_CHECKING:
     from bot.client import VerbatimBot
@@ -25,6 +37,10 @@ class SourcesCog(commands.Cog):
         """List the documents I answer from, with their chunk counts and indexing times."""
         engine = self.bot.service.engine
         embed = sources_embed(engine.documents(), engine.built_at)
+        statuses = await asyncio.to_thread(source_statuses, self.bot.service.config)
+        if statuses:
+            text = "\n".join(f"• **{escape(s.name)}** {escape(status_detail(s))}" for s in statuses)
+            embed.add_field(name="Sources", value=shorten(text, EMBED_FIELD_LIMIT), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="source")

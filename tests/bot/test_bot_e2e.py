@@ -94,9 +94,10 @@ async def test_startup_syncs_every_command_to_the_dev_guild_at_once(verbatim: St
         ("unanswered", 1),
         ("stats", 1),
         ("config", 1),
+        ("docs", 1),
         ("Ask the docs", 3),
     }
-    for name in ("reindex", "unanswered", "stats", "config"):
+    for name in ("reindex", "unanswered", "stats", "config", "docs"):
         command = commands[(name, 1)]
         assert str(command["default_member_permissions"]) == MANAGE_GUILD
         assert command.get("dm_permission") is False or command.get("contexts") == [0]

@@ -24,7 +24,16 @@ async def test_every_cog_loads_and_no_command_names_clash(tmp_path: Path) -> Non
         for name in COGS:
             await bot.load_extension(name)  # raises CommandAlreadyRegistered on a clash
         assert set(bot.extensions) == set(COGS)
-        assert set(bot.cogs) == {"AskCog", "SearchCog", "SourcesCog", "AdminCog", "InsightsCog", "ConfigCog"}
+        assert set(bot.cogs) == {
+            "AskCog",
+            "SearchCog",
+            "SourcesCog",
+            "AdminCog",
+            "InsightsCog",
+            "ConfigCog",
+            "DocsCog",
+            "FreshnessCog",
+        }
         per_cog = [c.qualified_name for cog in bot.cogs.values() for c in cog.get_app_commands()]
         assert len(per_cog) == len(set(per_cog)), Counter(per_cog)
         tree = [(c.name, type(c).__name__) for c in bot.tree.get_commands()]
@@ -38,6 +47,7 @@ async def test_every_cog_loads_and_no_command_names_clash(tmp_path: Path) -> Non
             "unanswered",
             "stats",
             "config",
+            "docs",
             "Ask the docs",
         }
         for command in bot.tree.get_commands():
@@ -49,7 +59,7 @@ async def test_every_cog_loads_and_no_command_names_clash(tmp_path: Path) -> Non
         assert bot.tree.get_commands() == []
         for name in COGS:
             await bot.load_extension(name)
-        assert len(bot.tree.get_commands()) == 9
+        assert len(bot.tree.get_commands()) == 10
     finally:
         await bot.close()
 

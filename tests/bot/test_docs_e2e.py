@@ -1,0 +1,124 @@
+"""/docs add, remove and list, /reindex source:, /sources and the scheduled sync, against the fake Discord."""
+
+from __future__ import annotations
+
+from bot.render import unescape
+from tests.bot.conftest import StartBot, embed_of, is_ephemeral, message_body, quotes_in
+from tests.fakediscord.payloads import attachment
+from tests.index.sources.site import default_site, serve
+
+LLAMA_DOC = "# Llama travel\n\n## Packing\n\nA travelling llama carries two saddlebags of hay.\n"
+QUESTION = "What does a travelling llama carry?"
+
+
+def _attachment_at(url: str, filename: str, size: int) -> dict[str, object]:
+    # Served from 127.0.0.1: the fake Discord has no CDN, and nothing may leave the machine.
+    payload = attachment(9001, filename, size, "text/markdown")
+    payload["url"] = payload["proxy_url"] = url
+    return payload
+
+
+async def test_a_moderator_adds_a_document_that_is_answered_from_at_once_and_removes_it(verbatim: StartBot) -> None:
+    h = await verbatim()
+    fake = h.fake
+    with serve() as site:
+        site.pages["/files/travel.md"] = ("text/markdown", LLAMA_DOC)
+        upload = _attachment_at(site.base + "/files/travel.md", "travel.md", len(LLAMA_DOC))
+
+        refused = await h.run(fake.slash_command("docs add", {"file": upload}, user=fake.member))
+        assert refused.json["data"]["content"] == "Only moderators can do that." and is_ephemeral(refused)
+        assert site.requests == [], "a refused upload was downloaded"
+
+        added = await h.run(fake.slash_command("docs add", {"file": upload}, user=fake.admin), timeout=15)
+    body = message_body(added)
+    assert body["content"].startswith("Stored **uploads/travel.md** (")
+    assert "Added (1): uploads/travel.md" in body["content"] and is_ephemeral(added)
+    answer = await h.ask(QUESTION)
+    [(quote, cited), *_] = quotes_in(embed_of(answer)["description"])
+    assert quote == "A travelling llama carries two saddlebags of hay." and cited.startswith("uploads/travel.md")
+
+    listed = await h.run(fake.slash_command("docs list", user=fake.admin))
+    assert embed_of(listed)["description"] == f"• uploads/travel.md ({len(LLAMA_DOC)} bytes)"
+    typed = await h.run(fake.autocomplete("docs remove", {"name": "trav"}, focused="name", user=fake.admin))
+    assert [c["value"] for c in typed.json["data"]["choices"]] == ["uploads/travel.md"]
+
+    removed = await h.run(fake.slash_command("docs remove", {"name": "uploads/travel.md"}, user=fake.admin))
+    assert "Removed (1): uploads/travel.md" in message_body(removed)["content"]
+    after = await h.ask(QUESTION)
+    assert all(not c.startswith("uploads/") for _, c in quotes_in(embed_of(after).get("description", "")))
+    missing = await h.run(fake.slash_command("docs remove", {"name": "uploads/travel.md"}, user=fake.admin))
+    assert message_body(missing)["content"].startswith("No uploaded document is named 'uploads/travel.md'.")
+
+
+async def test_an_upload_in_a_format_i_do_not_read_is_refused_before_it_is_downloaded(verbatim: StartBot) -> None:
+    h = await verbatim()
+    with serve() as site:
+        upload = _attachment_at(site.base + "/files/tool.exe", "tool.exe", 10)
+        refused = await h.run(h.fake.slash_command("docs add", {"file": upload}, user=h.fake.admin))
+        assert site.requests == []
+    assert message_body(refused)["content"].startswith("'tool.exe' is not a format I read.")
+
+
+async def test_a_scheduled_sync_posts_what_changed_to_the_mod_log_and_sources_shows_its_age(
+    verbatim: StartBot, tmp_path
+) -> None:
+    with serve() as site:
+        default_site(site)
+        site.slow.clear()
+        sources = tmp_path / "verbatim.toml"
+        sources.write_text(
+            f'[[source]]\nname = "site"\nsitemap = "{site.base}/sitemap.xml"\nrefresh = "1s"\n', encoding="utf-8"
+        )
+        h = await verbatim(sources_file=sources, mod_log_channel=0)  # the channel is set below
+        fake = h.fake
+        h.bot.settings.mod_log_channel = fake.channel_id
+        posted = await fake.wait_for(
+            lambda c: c.method == "POST" and c.path == f"/channels/{fake.channel_id}/messages", timeout=15
+        )
+        text = unescape(posted.json["content"])
+        assert text.startswith("**Scheduled sync of site**") and "Synced site: " in text
+        assert "Synced site: 0 pages fetched, 5 not modified, 4 skipped" in text
+        assert "/missing.html (HTTP 404)" in text
+        assert posted.json["allowed_mentions"]["parse"] == []
+
+        listing = await h.run(fake.slash_command("sources"))
+        [field] = embed_of(listing)["fields"]
+        status = unescape(field["value"])
+        assert field["name"] == "Sources" and status.startswith("• **site** (web): synced ")
+        assert status.endswith(" s ago), every 1 s")
+        # Answered from the site all along, the citation a link to the page's section.
+        answer = await h.ask("How much can a llama carry?")
+        cited = quotes_in(embed_of(answer)["description"])[0][1]
+        assert cited == (
+            "[site/guide/llamas.html › Llamas › Carrying, line 9 of the extracted text]"
+            f"(<{site.base}/guide/llamas.html#carrying>)"
+        )
+
+
+async def test_reindex_source_fetches_the_one_named_and_an_unknown_name_is_one_line(
+    verbatim: StartBot, tmp_path
+) -> None:
+    with serve() as site:
+        default_site(site)
+        site.slow.clear()
+        sources = tmp_path / "verbatim.toml"
+        sources.write_text(f'[[source]]\nname = "site"\nsitemap = "{site.base}/sitemap.xml"\n', encoding="utf-8")
+        h = await verbatim(sources_file=sources)
+        fake = h.fake
+        typed = await h.run(fake.autocomplete("reindex", {"source": "si"}, focused="source", user=fake.admin))
+        assert [c["value"] for c in typed.json["data"]["choices"]] == ["site"]
+        unknown = await h.run(fake.slash_command("reindex", {"source": "nope"}, user=fake.admin))
+        assert message_body(unknown)["content"] == "No source is named 'nope'. The sources are: site."
+        site.requests.clear()
+        ix = fake.slash_command("reindex", {"source": "site"}, user=fake.admin)
+        await h.run(ix)
+        done = await fake.wait_for(
+            lambda c: (
+                c.ok
+                and f"/{ix['token']}/messages/@original" in c.path
+                and "Reindex done" in (c.json.get("content") or "")
+            ),
+            timeout=15,
+        )
+        assert "Synced site: 0 pages fetched, 5 not modified" in unescape(done.json["content"])
+        assert ("GET", "/sitemap.xml", 200) in site.requests
