@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,18 @@ class Reader:
 
     @classmethod
     def load(cls, folder: Path) -> Reader | None:
-        """The reader in ``folder`` with its settings, or None (with a warning when stale)."""
+        """The reader in ``folder`` with its settings, or None (with a warning when stale).
+        One instance per folder and file version: every engine of a process shares its
+        ONNX session (half a second to open) instead of opening its own."""
         model, tokenizer, meta = folder / READER_FILE, folder / TOKENIZER_FILE, folder / SETTINGS_FILE
         if not (model.is_file() and tokenizer.is_file()):
             return None
+        versions = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None for p in (model, meta))
+        return _shared(folder.resolve(), versions)
+
+    @classmethod
+    def _read(cls, folder: Path) -> Reader | None:
+        model, tokenizer, meta = folder / READER_FILE, folder / TOKENIZER_FILE, folder / SETTINGS_FILE
         reader = cls(model, tokenizer)
         if meta.is_file():
             info = json.loads(meta.read_text(encoding="utf-8"))
@@ -138,6 +147,11 @@ class Reader:
         ids, mask, types = encode_pairs(self._tokenizer, [(question, span) for span in spans])
         out = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
+
+
+@lru_cache(maxsize=8)
+def _shared(folder: Path, versions: tuple[object, ...]) -> Reader | None:
+    return Reader._read(folder)
 
 
 def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,6 +10,8 @@ import pytest
 
 from index import Engine, EngineConfig, build_index, make_embedder
 from index.evaluation import read_questions
+from index.ranker import MODELS_DIR
+from index.reader import Reader
 from tests.conftest import SEED, shared_data
 
 pytestmark = pytest.mark.slow
@@ -57,6 +59,20 @@ def test_a_paraphrased_question_is_answered_by_the_sentence_that_says_it(tmp_pat
     assert "revenue forecasts" in first.text
 
 
+def test_the_shipped_reader_tells_the_span_that_answers_from_one_only_about_it():
+    reader = Reader.load(MODELS_DIR)
+    if reader is None:
+        pytest.fail("the reader is missing from index/models (run bench/train_reader.py)")
+    logits = reader.logits(
+        "How many people live in the valley?",
+        [
+            "The valley is known for its vineyards and for the river that runs through it.",
+            "About 12,000 people live in the valley, most of them in its two towns.",
+        ],
+    )
+    assert logits[1] > logits[0]
+
+
 def test_a_number_question_the_article_answers_is_answered(seed_engine):
     answer = seed_engine.ask("How many engineers signed a letter backing Anthropic?")
     assert answer.outcome == "answered" and "Over 200 engineers" in answer.passages[0].text
@@ -64,9 +80,9 @@ def test_a_number_question_the_article_answers_is_answered(seed_engine):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="not solved yet (answer-quality issue): shallow signals cannot tell 'is about the "
-    "company' from 'says how many work there' (confidence 0.4-0.5, at the cut); a model reading "
-    "question and span together is next",
+    reason="not solved yet (answer-quality issue): the shipped reader lowers 'How many employees' "
+    "to confidence 0.38 and 'How many people work' to not sure (0.25), but the first stays above "
+    "the not-sure cut (0.30); a stronger reader (more layers, more training) is next",
 )
 def test_a_how_many_question_the_article_does_not_answer_is_not_answered(seed_engine):
     for question in ("How many employees does Anthropic have?", "How many people work at Anthropic?"):
@@ -75,8 +91,8 @@ def test_a_how_many_question_the_article_does_not_answer_is_not_answered(seed_en
 
 @pytest.mark.xfail(
     strict=True,
-    reason="not solved yet: 'worth' never meets '$200 million contract' in the ranking, and the "
-    "passage about cancelling the contract wins",
+    reason="not solved yet: 'worth' never meets '$200 million contract' in the ranking; the reader "
+    "now says not sure (0.29) about the passage on cancelling the contract, but reads only that one",
 )
 def test_a_number_question_finds_the_figure_it_asks_for(seed_engine):
     engine = seed_engine
