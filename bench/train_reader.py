@@ -41,6 +41,7 @@ from common import CACHE, REPO, machine_header, table
 from train_ranker import QuestionRows, collect_sets, final_models, out_of_fold, score_held_out
 
 from index.embedding import DEFAULT_MODEL, resolve_model_path
+from index.onnx_embedding import quantize_matmuls
 from index.reader import (
     MAX_TOKENS,
     READ_TOP,
@@ -250,7 +251,6 @@ class CrossEncoder:  # a lazy alias: torch is imported only when training
 def export(model, out: Path) -> None:  # type: ignore[no-untyped-def]
     """int8 ONNX and the tokenizer into ``out``, written beside and renamed."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -270,14 +270,7 @@ def export(model, out: Path) -> None:  # type: ignore[no-untyped-def]
                 dynamo=False,
             )
         int8 = Path(scratch) / READER_FILE
-        quantize_dynamic(
-            str(fp32),
-            str(int8),
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            per_channel=True,
-            reduce_range=True,
-        )
+        quantize_matmuls(fp32, int8, reduce_range=True)  # the shipped file runs alike on every CPU
         half_word_embeddings(int8)
         os.replace(int8, out / READER_FILE)
     shutil.copyfile(Path(resolve_model_path(DEFAULT_MODEL)) / "tokenizer.json", out / TOKENIZER_FILE)
