@@ -11,12 +11,17 @@ import statistics
 import time
 from pathlib import Path
 
+import discord
 import pytest
 
+from bot.client import VerbatimBot, make_bot
+from bot.record import Record
 from bot.render import unescape
+from bot.service import AnswerService
+from bot.settings import Settings
 from tests.bot.conftest import embed_of, quotes_in
 from tests.bot.test_run_subprocess import QUESTION, clean_env, seed_docs, verbatim_command
-from tests.conftest import SEED
+from tests.conftest import SEED, HashingEmbedder
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import FAKE_TOKEN
 
@@ -131,3 +136,18 @@ async def test_two_shard_processes_each_answer_their_own_guild(
         assert process.returncode == 0 and "Traceback" not in errors, errors
     # Shard 1 never built the index: one build, by shard 0.
     assert len(list((tmp_path / "index" / "builds").iterdir())) == 1
+
+
+def test_the_bot_is_sharded_only_when_a_shard_count_is_set(tmp_path: Path) -> None:
+    made = []
+    for shards in ({}, {"shard_count": 4, "shard_ids": [1, 3]}):
+        settings = Settings(db=tmp_path / "v.sqlite3", index_dir=tmp_path / "index", **shards)
+        service = AnswerService(settings.engine_config(), HashingEmbedder(), writer=settings.index_writer)
+        made.append(make_bot(settings, service, Record(settings.db)))
+    plain, sharded = made
+    assert type(plain) is VerbatimBot and not isinstance(plain, discord.AutoShardedClient)
+    assert isinstance(sharded, VerbatimBot) and isinstance(sharded, discord.AutoShardedClient)
+    assert (sharded.shard_count, sharded.shard_ids) == (4, [1, 3]) and not sharded.service.writer
+    for bot in made:
+        bot.service.close()
+        bot.record.close()
