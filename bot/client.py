@@ -118,9 +118,16 @@ class VerbatimBot(commands.Bot):
         return
 
     async def on_ready(self) -> None:
-        log.info("ready", extra={"user": str(self.user), "guilds": len(self.guilds)})
+        log.info("ready", extra={"user": str(self.user), "guilds": len(self.guilds), "shards": self.shard_ids_running})
         if self.health:
             self.health.gateway(True)
+
+    @property
+    def shard_ids_running(self) -> list[int] | None:
+        """The shards this process runs (None: unsharded)."""
+        if isinstance(self, discord.AutoShardedClient):
+            return sorted(self.shards)
+        return None
 
     async def on_connect(self) -> None:
         # Connected (READY may take a few seconds more while guilds arrive; interactions are
@@ -145,6 +152,22 @@ class VerbatimBot(commands.Bot):
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await report_error(interaction, error)
+
+
+class ShardedVerbatimBot(VerbatimBot, commands.AutoShardedBot):
+    """The same bot on discord.py's AutoShardedBot: the shards of ``VERBATIM_SHARD_IDS`` (all of
+    ``VERBATIM_SHARD_COUNT`` without it) in this process, each with its own gateway connection."""
+
+
+def make_bot(
+    settings: Settings, service: AnswerService, record: Record, *, health: Health | None = None
+) -> VerbatimBot:
+    """A plain Bot (one gateway connection) unless sharding is configured."""
+    if not settings.sharded:
+        return VerbatimBot(settings, service, record, health=health)
+    return ShardedVerbatimBot(
+        settings, service, record, health=health, shard_count=settings.shard_count, shard_ids=settings.shard_ids
+    )
 
 
 def spawn_extra(bot: VerbatimBot, what: str, call: Awaitable[Any]) -> asyncio.Task[None]:

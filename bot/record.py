@@ -114,12 +114,14 @@ class RecordStore:
         self.pruned_at = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # First: several processes (bot shards) share the file, and even switching a new
+        # database to WAL must wait for the others' locks rather than fail at once.
+        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives the process being killed (only power loss may
         # roll back the last transactions), at a fraction of FULL's fsyncs.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self.migrate()
 
     @property
@@ -129,6 +131,9 @@ class RecordStore:
     def migrate(self) -> None:
         for number in range(self.version, len(MIGRATIONS)):
             with self._transaction():
+                # Read again under the write lock: another process may have just migrated.
+                if self.version > number:
+                    continue
                 for statement in _statements(MIGRATIONS[number]):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={number + 1}")
@@ -292,6 +297,8 @@ class RecordStore:
             return None
         imported = 0
         with self._transaction():
+            if self.meta("feedback_file_imported") is not None:
+                return None  # another process imported it while this one waited for the lock
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
                     try:

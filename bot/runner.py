@@ -38,7 +38,7 @@ RETRY_MAX_SECONDS = 60.0
 
 
 def make_service(settings: Settings) -> AnswerService:
-    return AnswerService(settings.engine_config(), make_embedder(settings))
+    return AnswerService(settings.engine_config(), make_embedder(settings), writer=settings.index_writer)
 
 
 def retry_delay(
@@ -69,7 +69,7 @@ def run_bot(settings: Settings) -> None:
     import discord.http
     import yarl
 
-    from bot.client import VerbatimBot
+    from bot.client import make_bot
 
     if settings.discord_api_base:
         discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
@@ -80,7 +80,7 @@ def run_bot(settings: Settings) -> None:
     service = make_service(settings)
     service.on_loaded = lambda engine: health.index_loaded(engine.chunk_count, engine.built_at)
     record = Record(settings.db, retention_days=settings.db_retention_days, legacy_feedback=settings.feedback_file)
-    bot = VerbatimBot(settings, service, record, health=health)
+    bot = make_bot(settings, service, record, health=health)
     error: BaseException | None = None
     try:
         asyncio.run(serve(bot, settings.discord_token.get_secret_value(), health=health))

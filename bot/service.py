@@ -3,6 +3,10 @@
 Questions run on a small thread pool; a reindex runs on its own thread, so questions keep
 being answered from the old index while it works. The new engine replaces the old one in a
 single assignment once it has loaded, which is atomic for readers.
+
+Several bot processes (shards) may share one index directory: only the writer builds it;
+the others wait for it and load it read-only, and every process reloads when ``CURRENT``
+names a new build (see :meth:`AnswerService.follow`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,14 @@ from index import (
     IndexNotFoundError,
     Passage,
     ReindexInProgressError,
+    VerbatimError,
 )
+from index.store import IndexDirectory
 
 log = logging.getLogger(__name__)
+
+#: How often a shard process looks whether another process swapped in a new build.
+FOLLOW_SECONDS = 5.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,10 +57,15 @@ class ReindexProgress:
 class AnswerService:
     """Async facade over :class:`Engine` for the bot and the console chat."""
 
-    def __init__(self, config: EngineConfig, embedder: Embedder, *, query_threads: int = 2) -> None:
+    def __init__(
+        self, config: EngineConfig, embedder: Embedder, *, query_threads: int = 2, writer: bool = True
+    ) -> None:
         self.config = config
         self.embedder = embedder
+        #: False in a shard process that only reads the index another process builds.
+        self.writer = writer
         self._engine: Engine | None = None
+        self._build: str | None = None  # the CURRENT build the engine was loaded from
         self._queries = ThreadPoolExecutor(max_workers=query_threads, thread_name_prefix="verbatim-query")
         self._builds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verbatim-build")
         self._reindex_lock = asyncio.Lock()
@@ -82,7 +96,8 @@ class AnswerService:
     def loaded(self) -> bool:
         return self._engine is not None
 
-    def _swap(self, engine: Engine) -> None:
+    def _swap(self, engine: Engine, build: str | None) -> None:
+        self._build = build
         self._engine = engine  # atomic: in-flight questions finish on the old engine
         if self.on_loaded is not None:
             self.on_loaded(engine)
@@ -110,18 +125,59 @@ class AnswerService:
         def first_build() -> None:
             log.info("no_index_building", extra={"docs": str(self.config.documents_dir)})
 
-        engine, report = await self._run(
-            self._builds,
-            open_index,
-            self.config,
-            self.embedder,
-            build="if-missing" if build_if_missing else "never",
-            on_first_build=first_build,
-            on_stale=lambda changed: log.warning("documents_changed_updating_index", extra={"documents": changed[:20]}),
-        )
+        if not self.writer:
+            await self._wait_for_writer()
+            build = await asyncio.to_thread(self.live_build)
+            engine, report = await self._run(self._builds, open_index, self.config, self.embedder, build="never")
+        else:
+            engine, report = await self._run(
+                self._builds,
+                open_index,
+                self.config,
+                self.embedder,
+                build="if-missing" if build_if_missing else "never",
+                on_first_build=first_build,
+                on_stale=lambda changed: log.warning(
+                    "documents_changed_updating_index", extra={"documents": changed[:20]}
+                ),
+            )
+            build = await asyncio.to_thread(self.live_build)
         await self._run(self._queries, self.embedder.embed_query, "warm up")
-        self._swap(engine)
+        self._swap(engine, build)
         return report
+
+    def live_build(self) -> str | None:
+        """The name of the build ``CURRENT`` points to now (None: no index yet)."""
+        try:
+            return IndexDirectory(self.config.index_dir).current_build().name
+        except VerbatimError:
+            return None
+
+    async def _wait_for_writer(self, interval: float = 0.5) -> None:
+        # A reader never builds: two processes building the same folder at start-up would
+        # have one of them refused by the build lock and stop.
+        if await asyncio.to_thread(IndexDirectory(self.config.index_dir).exists):
+            return
+        log.info("waiting_for_index", extra={"index": str(self.config.index_dir)})
+        while not await asyncio.to_thread(IndexDirectory(self.config.index_dir).exists):
+            await asyncio.sleep(interval)
+
+    async def follow(self, interval: float = FOLLOW_SECONDS) -> None:
+        """Reload whenever ``CURRENT`` names a build other than the loaded one: another
+        process (the writer's scheduled sync, or /reindex on another shard) rebuilt the index."""
+        while True:
+            await asyncio.sleep(interval)
+            build = await asyncio.to_thread(self.live_build)
+            if build is None or build == self._build or self.reindexing or self._engine is None:
+                continue
+            try:
+                engine, _ = await self._run(self._builds, open_index, self.config, self.embedder, build="never")
+            except VerbatimError as exc:  # the loaded index keeps answering
+                log.warning("index_reload_failed", extra={"build": build, "error": str(exc)})
+                self._build = build  # not retried until CURRENT changes again
+                continue
+            self._swap(engine, build)
+            log.info("index_reloaded", extra={"build": build, "chunks": engine.chunk_count})
 
     async def ask(self, question: str, *, k: int | None = None) -> Answer:
         return await self._run(self._queries, self.engine.ask, question, k=k)
@@ -161,7 +217,7 @@ class AnswerService:
                 self._builds, open_index, self.config, self.embedder, build="always", progress=progress, only=only
             )
             assert report is not None
-            self._swap(engine)
+            self._swap(engine, await asyncio.to_thread(self.live_build))
             return report, time.perf_counter() - started
 
     def close(self) -> None:

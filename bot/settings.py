@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
@@ -161,6 +161,16 @@ class Settings(BaseSettings):
     health_file: Path = Field(
         Path(".verbatim/health.json"), description="Where the running bot writes its health, read by verbatim health."
     )
+    shard_count: int | None = Field(
+        None,
+        ge=1,
+        le=16384,
+        description="Gateway shards in all (discord.py AutoShardedBot); unset: one unsharded connection.",
+    )
+    shard_ids: Annotated[list[int] | None, NoDecode] = Field(
+        None,
+        description="The shards this process runs, e.g. 0,1 (needs VERBATIM_SHARD_COUNT; default: all). The process with shard 0 syncs sources.",
+    )
     discord_api_base: str | None = Field(None, description="Override Discord's API base URL (tests only).")
     discord_gateway_url: str | None = Field(None, description="Override Discord's gateway URL (tests only).")
 
@@ -182,12 +192,40 @@ class Settings(BaseSettings):
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("moderator_role_ids", "help_channel_ids", mode="before")
+    @field_validator("moderator_role_ids", "help_channel_ids", "shard_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _shards_within_count(self) -> Settings:
+        if not self.shard_ids:  # unset or empty: every shard of the count runs here
+            self.shard_ids = None
+            return self
+        if self.shard_count is None:
+            raise SettingsError("VERBATIM_SHARD_IDS needs VERBATIM_SHARD_COUNT (how many shards there are in all).")
+        outside = sorted({i for i in self.shard_ids if not 0 <= i < self.shard_count})
+        if outside:
+            raise SettingsError(
+                f"VERBATIM_SHARD_IDS: shard {', '.join(map(str, outside))} is outside 0..{self.shard_count - 1} "
+                f"(VERBATIM_SHARD_COUNT={self.shard_count})."
+            )
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise SettingsError(f"VERBATIM_SHARD_IDS: a shard is named twice ({self.shard_ids}).")
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        """Is the bot an AutoShardedBot (one or more shards of several, maybe in several processes)?"""
+        return self.shard_count is not None
+
+    @property
+    def index_writer(self) -> bool:
+        """Does this process build the index and run scheduled syncs? Only one process may:
+        the one running shard 0 (every process, unsharded, is the only one)."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
     def sources(self) -> tuple[SourceSpec, ...] | None:
         """The sources file's sources; None when there is none (the documents folder is indexed)."""

@@ -2,13 +2,16 @@
 
 Questions keep being answered from the current index while a sync runs; the new index is
 swapped in only once built. A failed sync is logged and reported, and the loop carries on.
+With several shard processes, only the index writer (the one running shard 0) syncs; every
+shard process reloads the index when another one has swapped in a new build.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
@@ -35,12 +38,17 @@ def due(spec: SourceSpec, age: float | None) -> bool:
 class FreshnessCog(commands.Cog):
     def __init__(self, bot: VerbatimBot) -> None:
         self.bot = bot
-        self.scheduled = [s for s in (bot.service.config.sources or ()) if s.refresh_seconds]
+        sources = bot.service.config.sources or ()
+        self.scheduled = [s for s in sources if s.refresh_seconds] if bot.service.writer else []
 
     async def cog_load(self) -> None:
-        if not self.scheduled:
-            return
-        task = asyncio.create_task(self._loop(), name="verbatim-scheduled-sync")
+        if self.scheduled:
+            self._background(self._loop(), "verbatim-scheduled-sync")
+        if self.bot.settings.sharded:
+            self._background(self.bot.service.follow(), "verbatim-follow-index")
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self.bot.extras.add(task)  # cancelled when the bot closes
         task.add_done_callback(self.bot.extras.discard)
 

@@ -116,3 +116,29 @@ def test_no_acknowledged_question_is_lost_when_the_process_is_killed(tmp_path: P
     print(f"\nkill -9 mid-burst: {len(acked)} acknowledged, {len(stored)} rows")
     assert set(acked) <= stored
     assert len(stored) - len(acked) <= 20  # at most the writes in flight were stored unacknowledged
+
+
+def test_two_processes_writing_one_new_record_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Two bot shards: both create the schema, import the old feedback file and write 300
+    questions each (20 in flight) into one new database at the same moment."""
+    path, go, legacy = tmp_path / "v.sqlite3", tmp_path / "go", tmp_path / "feedback.jsonl"
+    old = {"time": "2026-11-20T10:00:00+00:00", "kind": "unanswered", "user_id": 5}
+    legacy.write_text("".join(json.dumps({**old, "question": f"Old {n}?"}) + "\n" for n in range(3000)))
+    command = [sys.executable, "-m", "tests.bot.record_burst", str(path), "300", "--start-when", str(go)]
+    children = [
+        subprocess.Popen([*command, "--legacy", str(legacy)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    time.sleep(0.3)  # both started (imports done) and polling for the go file
+    go.touch()
+    outputs = [child.communicate(timeout=60) for child in children]
+    for child, (_, stderr) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, stderr.decode()
+    acked = [int(line.split()[1]) for stdout, _ in outputs for line in stdout.decode().splitlines()]
+    with sqlite3.connect(path) as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM questions WHERE via = 'command'")}
+        imported = db.execute("SELECT COUNT(*) FROM questions WHERE via = 'import'").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    assert len(acked) == 600 and set(acked) == stored
+    assert imported == 3000  # the old file is imported once, not by each process
+    assert version == len(MIGRATIONS)

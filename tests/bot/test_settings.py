@@ -95,3 +95,37 @@ def test_an_unknown_variable_is_named_with_the_closest_setting(tmp_path):
         "VERBATIM_XYZZY is not a setting and is ignored; see the README's Configuration section.",
     ]
     assert unknown_settings({"VERBATIM_TOP_K": "3", "DISCORD_TOKEN": "x", "VERBATIM_DISCORD_TOKEN": "y"}, None) == []
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "expected"),
+    [
+        (None, "0", "VERBATIM_SHARD_IDS needs VERBATIM_SHARD_COUNT"),
+        ("2", "1,2", "VERBATIM_SHARD_IDS: shard 2 is outside 0..1 (VERBATIM_SHARD_COUNT=2)"),
+        ("2", "-1", "VERBATIM_SHARD_IDS: shard -1 is outside 0..1"),
+        ("2", "1,1", "VERBATIM_SHARD_IDS: a shard is named twice"),
+        ("0", None, "VERBATIM_SHARD_COUNT: Input should be greater than or equal to 1"),
+        ("2", "one", "VERBATIM_SHARD_IDS"),
+    ],
+)
+def test_shard_settings_that_cannot_work_are_one_line(monkeypatch, count, ids, expected):
+    for name, value in (("VERBATIM_SHARD_COUNT", count), ("VERBATIM_SHARD_IDS", ids)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_only_the_process_with_shard_0_writes_the_index(monkeypatch):
+    unsharded = load_settings()
+    assert not unsharded.sharded and unsharded.index_writer
+    monkeypatch.setenv("VERBATIM_SHARD_COUNT", "4")
+    assert load_settings().sharded and load_settings().index_writer  # all four shards here
+    monkeypatch.setenv("VERBATIM_SHARD_IDS", "2, 3")
+    settings = load_settings()
+    assert settings.shard_ids == [2, 3] and not settings.index_writer
+    monkeypatch.setenv("VERBATIM_SHARD_IDS", "3,0")
+    assert load_settings().index_writer

@@ -1,9 +1,12 @@
 """The gateway websocket: HELLO, heartbeats, IDENTIFY/READY, RESUME/RESUMED, op 7.
 
-One logical session (unsharded bot). Events go out as uncompressed TEXT frames;
+One logical session per shard: an IDENTIFY's ``shard`` [id, count] opens shard ``id``
+(no ``shard``: shard 0 of 1, an unsharded bot), and each guild's events, its READY entry
+and its GUILD_CREATE go to the shard that owns it, ``(guild_id >> 22) % count``, as in
+Discord (direct messages go to shard 0). Events go out as uncompressed TEXT frames;
 discord.py asks for ``compress=zlib-stream`` in the query string but only
 inflates BINARY frames, so plain text is accepted. Sequence numbers belong to
-the session and survive a RESUME, exactly as in Discord.
+a shard's session and survive a RESUME, exactly as in Discord.
 """
 
 from __future__ import annotations
@@ -33,6 +36,19 @@ class GatewayConnection:
     query: dict[str, str]
     close_code: int | None = None
     received_ops: list[int] = field(default_factory=list)
+    #: The shard this connection IDENTIFYed or RESUMEd as.
+    shard: int = 0
+    #: The DISPATCH frames sent on this connection.
+    dispatched: list[JSON] = field(default_factory=list)
+
+
+@dataclass
+class ShardSession:
+    shard: int
+    session_id: str | None = None
+    #: Last sequence number sent in this session.
+    sequence: int = 0
+    current: GatewayConnection | None = None
 
 
 class FakeGateway:
@@ -44,9 +60,9 @@ class FakeGateway:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         #: Set by the server once it knows its port.
         self.resume_url = ""
-        self.session_id: str | None = None
-        #: Last sequence number sent in this session.
-        self.sequence = 0
+        #: How many shards the bot said it runs (the ``shard`` of its IDENTIFYs; 1 unsharded).
+        self.shard_count = 1
+        self.sessions: dict[int, ShardSession] = {0: ShardSession(0)}
         self.identify_payloads: list[JSON] = []
         self.resume_payloads: list[JSON] = []
         self.heartbeat_count = 0
@@ -56,8 +72,35 @@ class FakeGateway:
         self.connections: list[GatewayConnection] = []
         #: Protocol problems (unknown opcode, binary frame, RESUME with a stale seq...).
         self.errors: list[str] = []
-        self._current: GatewayConnection | None = None
         self._send_lock = asyncio.Lock()
+
+    # Shard 0's session, which is the whole session of an unsharded bot.
+    @property
+    def session_id(self) -> str | None:
+        return self.sessions[0].session_id
+
+    @property
+    def sequence(self) -> int:
+        return self.sessions[0].sequence
+
+    @property
+    def _current(self) -> GatewayConnection | None:
+        return self.sessions[0].current
+
+    @_current.setter
+    def _current(self, conn: GatewayConnection | None) -> None:
+        self.sessions[0].current = conn
+
+    def shard_of(self, guild_id: int) -> int:
+        return (guild_id >> 22) % self.shard_count
+
+    def _shard_of_event(self, data: Any) -> int:
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        return self.shard_of(int(guild_id)) if guild_id else 0
+
+    def live(self, shard: int) -> GatewayConnection | None:
+        session = self.sessions.get(shard)
+        return session.current if session is not None else None
 
     @property
     def identify_count(self) -> int:
@@ -69,8 +112,8 @@ class FakeGateway:
 
     @property
     def connected(self) -> bool:
-        """True once READY or RESUMED went out on a still-open connection."""
-        return self._current is not None
+        """True once READY or RESUMED went out on a still-open connection, for every shard."""
+        return all(self.live(shard) is not None for shard in range(self.shard_count))
 
     # -- websocket handler ----------------------------------------------------------
 
@@ -95,8 +138,9 @@ class FakeGateway:
                 await self._on_frame(conn, frame)
         finally:
             conn.close_code = ws.close_code
-            if self._current is conn:
-                self._current = None
+            session = self.sessions.get(conn.shard)
+            if session is not None and session.current is conn:
+                session.current = None
             await self.signal.notify()
         return ws
 
@@ -125,13 +169,21 @@ class FakeGateway:
         if self.world.token is not None and data.get("token") != self.world.token:
             await conn.ws.close(code=4004, message=b"Authentication failed")
             return
+        shard, count = data.get("shard") or (0, 1)
+        if not 0 <= shard < count or (count != self.shard_count and any(self.live(s) for s in self.sessions)):
+            await conn.ws.close(code=4010, message=b"Invalid shard")
+            return
+        self.shard_count = count
         self.identify_payloads.append(data)
-        self.session_id = secrets.token_hex(16)
+        session = self.sessions.setdefault(shard, ShardSession(shard))
+        session.session_id = secrets.token_hex(16)
+        conn.shard = shard
+        guilds = [g for g in self.world.guilds if self.shard_of(g) == shard]
         ready: JSON = {
             "v": p.API_VERSION,
             "user": p.current_user(self.world.bot_user),
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
-            "session_id": self.session_id,
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+            "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_url,
             "application": {"id": str(self.world.application_id), "flags": 0},
@@ -146,23 +198,26 @@ class FakeGateway:
         if data.get("shard") is not None:
             ready["shard"] = data["shard"]
         async with self._send_lock:
-            self.sequence = 0
+            session.sequence = 0
             await self._write_dispatch(conn, "READY", ready)
-            for guild_id in self.world.guilds:
+            for guild_id in guilds:
                 await self._write_dispatch(conn, "GUILD_CREATE", self.world.guild_create_payload(guild_id))
-            self._current = conn
+            session.current = conn
 
     async def _resume(self, conn: GatewayConnection, data: JSON) -> None:
         async with self._send_lock:
-            if self.session_id is None or data.get("session_id") != self.session_id:
+            sessions = [s for s in self.sessions.values() if s.session_id and s.session_id == data.get("session_id")]
+            if not sessions:
                 await self._write(conn, {"op": INVALID_SESSION, "d": False, "s": None, "t": None})
                 return
-            if data.get("seq") != self.sequence:
+            [session] = sessions
+            conn.shard = session.shard
+            if data.get("seq") != session.sequence:
                 # We replay nothing, so a stale seq means the client lost events.
-                self.errors.append(f"RESUME with seq {data.get('seq')}, server is at {self.sequence}")
+                self.errors.append(f"RESUME with seq {data.get('seq')}, server is at {session.sequence}")
             self.resume_payloads.append(data)
             await self._write_dispatch(conn, "RESUMED", {"_trace": ["fakediscord"]})
-            self._current = conn
+            session.current = conn
 
     async def _member_chunk(self, conn: GatewayConnection, data: JSON) -> None:
         guild = self.world.guilds[int(data["guild_id"])]
@@ -190,29 +245,38 @@ class FakeGateway:
 
     async def _write(self, conn: GatewayConnection, frame: JSON) -> None:
         self.sent.append(frame)
+        if frame["op"] == DISPATCH:
+            conn.dispatched.append(frame)
         await conn.ws.send_str(json.dumps(frame))
 
     async def _write_dispatch(self, conn: GatewayConnection, event: str, data: Any) -> int:
-        self.sequence += 1
-        await self._write(conn, {"op": DISPATCH, "t": event, "s": self.sequence, "d": data})
-        return self.sequence
+        session = self.sessions[conn.shard]
+        session.sequence += 1
+        await self._write(conn, {"op": DISPATCH, "t": event, "s": session.sequence, "d": data})
+        return session.sequence
 
     # -- test controls ----------------------------------------------------------------------
 
     async def send_dispatch(self, event: str, data: Any, *, timeout: float = 5.0) -> int:
-        """Send a DISPATCH once a session is live (waits across reconnects); returns its seq."""
+        """Send a DISPATCH to the shard that owns its guild once that shard's session is live
+        (waits across reconnects); returns its seq."""
+        shard = self._shard_of_event(data)
         while True:
-            await self.signal.wait_until(lambda: self._current, timeout, f"a live gateway session to send {event}")
+            await self.signal.wait_until(
+                lambda: self.live(shard), timeout, f"a live gateway session on shard {shard} to send {event}"
+            )
             async with self._send_lock:
-                if self._current is not None:
-                    return await self._write_dispatch(self._current, event, data)
+                conn = self.live(shard)
+                if conn is not None:
+                    return await self._write_dispatch(conn, event, data)
 
     async def dispatch_if_connected(self, event: str, data: Any) -> int | None:
         """Send a DISPATCH only if a session is live right now (used for REST side effects)."""
         async with self._send_lock:
-            if self._current is None:
+            conn = self.live(self._shard_of_event(data))
+            if conn is None:
                 return None
-            return await self._write_dispatch(self._current, event, data)
+            return await self._write_dispatch(conn, event, data)
 
     async def force_reconnect(self, *, timeout: float = 5.0) -> None:
         """Send op 7 RECONNECT and wait until the client has RESUMEd on a new connection."""

@@ -364,6 +364,14 @@ class FakeDiscord:
     def mention(user: JSON) -> str:
         return f"<@{user['id']}>"
 
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> FakeGuild:
+        """Another guild with a #general, ``alice`` (admin) and ``bob`` as members; with
+        ``shard=(id, count)``, one that shard owns."""
+        guild = self.world.add_guild(name, shard=shard)
+        self.world.add_member(guild.id, self.admin, admin=True)
+        self.world.add_member(guild.id, self.member)
+        return guild
+
     def add_user(self, username: str, *, admin: bool = False) -> JSON:
         """A new user who is a member of every guild (admin role if ``admin``)."""
         return self.world.add_user(username, admin=admin)

@@ -109,8 +109,16 @@ class FakeWorld:
         guild.members[int(user["id"])] = member
         return member
 
-    def add_guild(self, name: str, *, channel_names: Iterable[str] = ("general",)) -> FakeGuild:
+    def add_guild(
+        self, name: str, *, channel_names: Iterable[str] = ("general",), shard: tuple[int, int] | None = None
+    ) -> FakeGuild:
+        """A new guild; ``shard=(id, count)``: one whose id that shard owns, ``(id >> 22) % count``."""
         guild_id = self.snowflake()
+        if shard is not None:
+            wanted, count = shard
+            stamp = guild_id >> 22
+            # A later timestamp by up to count - 1 ms: still unique, still a sane created_at.
+            guild_id = ((stamp + (wanted - stamp) % count) << 22) | (guild_id & ((1 << 22) - 1))
         guild = FakeGuild(
             id=guild_id,
             name=name,

@@ -20,7 +20,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from .fixtures import FAKE_TOKEN, BotRunner, running_bot
+from .fixtures import FAKE_TOKEN, BotRunner, discord_pointed_at, running_bot
 from .payloads import FLAG_EPHEMERAL, FLAG_LOADING, PERMISSIONS_ALL, PERMISSIONS_MEMBER
 from .server import FakeDiscord
 from .state import UnknownCommandError
@@ -415,3 +415,45 @@ async def test_unknown_routes_are_recorded_and_json_content_type_is_exact(fake_d
     assert (call.method, call.path, call.route, call.unhandled) == ("GET", "/guilds/1/bans", None, True)
     assert fake.problems() == ["unhandled route: GET /guilds/1/bans"]
     fake.allow_unhandled = True  # deliberate; don't fail the fixture teardown
+
+
+async def test_a_sharded_bot_gets_each_guild_on_the_shard_that_owns_it() -> None:
+    """Two AutoShardedBots, shard 0 and shard 1 of 2, as two processes would run them."""
+    fake = FakeDiscord(token=FAKE_TOKEN)
+    await fake.start()
+    first = fake.add_guild("On shard 0", shard=(0, 2))
+    second = fake.add_guild("On shard 1", shard=(1, 2))
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    arrived = asyncio.Event()
+    try:
+        with discord_pointed_at(fake):
+            bots = []
+            for shard in (0, 1):
+                bot = discord.AutoShardedClient(
+                    intents=discord.Intents.default(), shard_count=2, shard_ids=[shard], guild_ready_timeout=0.2
+                )
+
+                async def on_interaction(interaction: discord.Interaction, shard: int = shard) -> None:
+                    seen[shard].append(interaction.guild_id or 0)
+                    if all(seen.values()):
+                        arrived.set()
+
+                bot.event(on_interaction)
+                bots.append(bot)
+            tasks = [asyncio.create_task(bot.start(FAKE_TOKEN)) for bot in bots]
+            try:
+                await asyncio.wait_for(asyncio.gather(*(bot.wait_until_ready() for bot in bots)), 10)
+                assert {g.id for g in bots[0].guilds} >= {first.id} and second.id not in {g.id for g in bots[0].guilds}
+                assert {g.id for g in bots[1].guilds} >= {second.id} and first.id not in {g.id for g in bots[1].guilds}
+                fake.world.sync_commands(None, [{"name": "ping", "description": "Ping.", "type": 1}])
+                for guild in (second, first):
+                    await fake.dispatch_interaction(fake.slash_command("ping", guild_id=guild.id))
+                await asyncio.wait_for(arrived.wait(), 5)
+                assert seen == {0: [first.id], 1: [second.id]}
+                assert sorted(tuple(d["shard"]) for d in fake.gateway.identify_payloads) == [(0, 2), (1, 2)]
+            finally:
+                for bot in bots:
+                    await bot.close()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await fake.stop()
