@@ -95,3 +95,26 @@ def test_an_index_never_mixes_backends(tmp_path: Path, docs_dir: Path) -> None:
         Engine.load(config, int8)
     report = build_index(config, int8)  # another backend: everything is embedded again
     assert report.rebuilt and report.embedded_chunks == report.chunks
+
+
+def test_batch_workers_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_workers"):
+        OnnxEmbedder(cache_dir=tmp_path, batch_workers=0)
+
+
+@pytest.mark.slow
+def test_parallel_batch_sessions_give_each_text_its_own_vector(tmp_path: Path) -> None:
+    """Two sessions embedding batches side by side return what one session returns, row for row:
+    a text's vector never lands on another text's row, its sentences' neither."""
+    cache = tmp_path / "models"
+    texts = [line for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()][:24]
+    spans = [[(0, len(t) // 2), (len(t) // 2, len(t))] for t in texts]
+    one = OnnxEmbedder(cache_dir=cache, batch_workers=1)
+    two = OnnxEmbedder(cache_dir=cache, batch_workers=2)
+    alone, alone_spans = one.embed_documents_with_spans(texts, spans, batch_size=3)
+    side_by_side, side_by_side_spans = two.embed_documents_with_spans(texts, spans, batch_size=3)
+    assert np.allclose(side_by_side, alone, atol=1e-5)
+    assert np.allclose(side_by_side_spans, alone_spans, atol=1e-5)
+    assert np.allclose(two.embed_documents(texts, batch_size=3), one.embed_documents(texts, batch_size=3), atol=1e-5)
+    for text, vector in zip(texts[:4], side_by_side[:4]):
+        assert float(two.embed_query(text) @ vector) > 0.99
