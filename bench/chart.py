@@ -33,18 +33,22 @@ def main() -> None:
         raise SystemExit(f"{RESULTS / 'latency.json'} is missing or older than its run record; run bench/latency.py")
     run = latency[RUN_KEY]
     day = run["date"].split()[0]
-    peers, ann = (
-        {} if load(n).get(RUN_KEY, {}).get("date", "").split()[0] != day else load(n) for n in ("peers", "ann")
-    )
+
+    def same_run_day(name: str) -> dict:
+        data = load(name)
+        return data if str(data.get(RUN_KEY, {}).get("date", "")).startswith(day) else {}
+
+    peers, ann = same_run_day("peers"), same_run_day("ann")
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
     for name, label, style in (
-        ("verbatim", "Verbatim (ONNX int8, index by size)", "o-"),
-        ("baseline", "Verbatim before (torch fp32, flat)", "s--"),
+        ("verbatim", "Verbatim (int8 ONNX, hybrid, index by size, reader)", "o-"),
+        ("verbatim, no reader", "Verbatim without the reader", "d-"),
+        ("baseline", "Verbatim before (torch fp32, flat, no reader)", "s--"),
     ):
         points = sorted(
-            (int(k.split()[1]), v["engine.ask end to end"]["median"])
+            (int(k.rsplit(" ", 1)[1]), v["engine.ask end to end"]["median"])
             for k, v in latency.items()
-            if k.startswith(name + " ") and len(k.split()) == 2
+            if k.rsplit(" ", 1)[0] == name and k.rsplit(" ", 1)[1].isdigit()
         )
         if points:
             ax.plot(*zip(*points), style, label=label + ", whole ask")
