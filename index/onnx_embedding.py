@@ -301,10 +301,7 @@ class OnnxEmbedder:
                     shutil.copyfile(source / name, target.parent / name)
         from tokenizers import Tokenizer
 
-        cores = max(1, len(os.sched_getaffinity(0)))
-        session = _session(target, threads=cores)
-        workers = self._batch_workers or cores
-        self._batch_sessions = [session] if workers == 1 else [_session(target, threads=1) for _ in range(workers)]
+        session = _session(target, threads=max(1, len(os.sched_getaffinity(0))))
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.no_padding()
@@ -353,9 +350,22 @@ class OnnxEmbedder:
         step = max(batch_size, 1)
         return [order[start : start + step] for start in range(0, len(order), step)]
 
+    def _loaded_batch_sessions(self) -> list[Any]:
+        """The batch sessions, made on the first batch: a bot that only answers questions (and
+        its start-up) never pays for them."""
+        if not self._batch_sessions:
+            with self._lock:
+                if not self._batch_sessions:
+                    workers = self._batch_workers or max(1, len(os.sched_getaffinity(0)))
+                    model = self.model_file()
+                    self._batch_sessions = (
+                        [self._session] if workers == 1 else [_session(model, threads=1) for _ in range(workers)]
+                    )
+        return self._batch_sessions
+
     def _each_batch(self, batches: list[list[int]], work: Callable[[Any, list[int]], None]) -> None:
         """``work(session, rows)`` for every batch, spread over the batch sessions."""
-        sessions = self._batch_sessions
+        sessions = self._loaded_batch_sessions()
         if len(sessions) == 1 or len(batches) == 1:
             for rows in batches:
                 work(sessions[0], rows)
