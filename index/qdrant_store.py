@@ -99,7 +99,7 @@ def _talking_to(config: QdrantConfig) -> Iterator[None]:
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         log.warning("qdrant_request_failed", extra={"location": config.location, "error": detail})
         raise VectorStoreError(
-            f"Qdrant ({where}) cannot be used: {detail}",
+            f"Qdrant ({where}) cannot be used: {detail.rstrip('.')}.",
             hint="Check that the server runs and the setting is right (a local-mode folder is open in one process only).",
         ) from exc
 
