@@ -87,6 +87,8 @@ class Manifest:
 
     def to_json(self) -> str:
         data = asdict(self)
+        if not data["vector_store"]:
+            del data["vector_store"]  # a FAISS build stays readable by the versions before the choice
         return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
 
     @classmethod

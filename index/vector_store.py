@@ -161,7 +161,7 @@ class FaissBackend:
         dense = build_dense_index(vectors, self.dense_kind)
         save_dense_index(dense, folder / "dense.faiss")
         LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
-        return {"kind": self.kind, "dense_index": describe(dense)}
+        return {"dense_index": describe(dense)}  # no entry: FAISS (store_kind)
 
     def publish(self, build: str) -> None:
         return None
