@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,8 @@ LEXICAL = "lexical"
 # bm25s's defaults (method "lucene"): the term-frequency saturation a sparse value carries.
 BM25_K1 = 1.5
 BM25_B = 0.75
+# A build folder's name (index.store.IndexDirectory.new_build): time, process, nanoseconds.
+_BUILD_NAME = r"-\d{8}T\d{6}-\d+-\d{6}"
 _UPLOAD_BATCH = 256
 _SCROLL_PAGE = 1024
 _SERVER_TIMEOUT_SECONDS = 10
@@ -213,6 +216,11 @@ class QdrantBackend:
     def collection_for(self, build: str) -> str:
         return f"{self.config.collection}-{build}"
 
+    def is_build_collection(self, name: str) -> bool:
+        """Is ``name`` one of this index's build collections? Not another index's whose alias
+        merely starts the same ("verbatim-docs-<build>" beside "verbatim-<build>")."""
+        return re.fullmatch(re.escape(self.config.collection) + _BUILD_NAME, name) is not None
+
     @property
     def _client(self) -> Any:
         return _client(self.config)
@@ -285,7 +293,7 @@ class QdrantBackend:
                 client.update_collection_aliases(change_aliases_operations=operations)
                 kept = {collection, replaced}
                 for old in client.get_collections().collections:
-                    if old.name.startswith(f"{alias}-") and old.name not in kept:
+                    if self.is_build_collection(old.name) and old.name not in kept:
                         client.delete_collection(old.name)
         except VectorStoreError as exc:
             log.error("qdrant_alias_not_switched", extra={"alias": alias, "collection": collection, "error": str(exc)})

@@ -41,6 +41,9 @@ def _collections(config) -> set[str]:
 def test_a_reindex_moves_the_alias_to_the_new_collection(qdrant_config, embedder, docs_dir):
     backend = vector_backend(qdrant_config)
     assert isinstance(backend, QdrantBackend)
+    # Another index's collection, its alias starting like ours: never dropped by our builds.
+    neighbour = "verbatim-docs-20260101T000000-1-000001"
+    backend._client.create_collection(neighbour, vectors_config={})
     build_index(qdrant_config, embedder)
     first = _live_collection(qdrant_config)
     assert backend.alias_target() == first
@@ -48,10 +51,10 @@ def test_a_reindex_moves_the_alias_to_the_new_collection(qdrant_config, embedder
     build_index(qdrant_config, embedder)
     second = _live_collection(qdrant_config)
     assert second != first and backend.alias_target() == second
-    assert _collections(qdrant_config) == {first, second}  # the replaced one serves readers in transit
+    assert _collections(qdrant_config) == {first, second, neighbour}  # the replaced one serves readers in transit
     build_index(qdrant_config, embedder, rebuild=True)
     third = _live_collection(qdrant_config)
-    assert backend.alias_target() == third and _collections(qdrant_config) == {second, third}
+    assert backend.alias_target() == third and _collections(qdrant_config) == {second, third, neighbour}
     assert Engine.load(qdrant_config, embedder).ask("Which animals are smaller than llamas?").passages
 
 
