@@ -82,9 +82,13 @@ class Manifest:
     # What was indexed: each source's kind, location and (git) commit; {} before sources files.
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # file read but not indexed -> sha256
+    # Where the vectors and the lexical side live (index.vector_store); {}: FAISS, in the build.
+    vector_store: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
+        if not data["vector_store"]:
+            del data["vector_store"]  # a FAISS build stays readable by the versions before the choice
         return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
 
     @classmethod
