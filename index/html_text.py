@@ -164,6 +164,7 @@ class _TextBuilder:
         self.blocks: list[str] = []
         self.current: list[str] = []
         self.headings: list[Heading] = []
+        self.code_blocks: list[tuple[int, int]] = []
         self.length = 0  # length of "\n\n".join(blocks) so far
 
     def add_inline(self, text: str) -> None:
@@ -179,6 +180,7 @@ class _TextBuilder:
         text = text.strip("\n")
         if text.strip():
             self._push(text)
+            self.code_blocks.append((self._last_start, self.length))
 
     def _push(self, block: str) -> str:
         if self.blocks:
@@ -394,4 +396,10 @@ def parse_html(html: str) -> ParsedText:
         source_url = str(og_url["content"])
     builder = _read(soup)
     text = builder.text()
-    return ParsedText(text=text, title=title or None, headings=tuple(builder.headings), source_url=source_url)
+    return ParsedText(
+        text=text,
+        title=title or None,
+        headings=tuple(builder.headings),
+        source_url=source_url,
+        code_blocks=tuple(builder.code_blocks),
+    )

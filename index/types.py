@@ -43,6 +43,9 @@ class Chunk:
     # The BM25 tokens of each sentence, space-separated: computed once at build time, they
     # serve BM25 (re)builds and quote selection without tokenizing again.
     sentence_tokens: tuple[str, ...] = ()
+    # Indexes (into ``sentences``) of the pieces of a long code block after its first: a
+    # quote never starts inside a code block's middle.
+    mid_code: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
