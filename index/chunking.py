@@ -36,7 +36,7 @@ def chunk_document(document: Document, params: ChunkingParams) -> list[Chunk]:
     chunks: list[Chunk] = []
     code_blocks = sorted(document.code_blocks)
     inside_code = _CodeInteriors(text, code_blocks)
-    heading_starts = {h.start for h in document.headings}
+    heading_starts = {h.start for h in document.headings if not h.entry}
     for section, start, end in _sections(document):
         sentences = _bounded(split_sentences(text, start, end, code_blocks), text, params.max_chars)
         sentences = [s for s in sentences if s[0] not in heading_starts]

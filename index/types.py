@@ -21,6 +21,9 @@ class Heading:
     level: int
     title: str
     anchor: str | None = None  # the HTML id a link can jump to (``page.html#anchor``)
+    # An API entry's signature (``os.path.join(path, *paths)``): it opens a section like a
+    # heading, but is part of the text and quoted with its description.
+    entry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
