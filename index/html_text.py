@@ -307,9 +307,11 @@ class _EntryEnd:
 
 
 def _is_permalink(link) -> bool:  # type: ignore[no-untyped-def]
-    """Sphinx's and MkDocs' "¶" after a heading or a signature: a link, not text to quote."""
+    """The "¶" after a heading or a signature (Sphinx's headerlink, Texinfo's copiable-link,
+    MkDocs' anchor): a link, not text to quote."""
     classes = link.get("class") or []
-    return "headerlink" in classes or ("anchor" in classes and link.get_text().strip() in ("¶", "#", ""))
+    mark = link.get_text().strip()
+    return "headerlink" in classes or mark == "¶" or ("anchor" in classes and mark in ("#", ""))
 
 
 def _visible_text(tag) -> str:  # type: ignore[no-untyped-def]

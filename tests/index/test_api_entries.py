@@ -73,3 +73,16 @@ def test_a_quote_from_an_entry_is_cited_at_the_entry(tmp_path, config, embedder)
     assert engine.manifest.documents[SPHINX_PAGE].anchors
     record = dataclasses.replace(engine.manifest.documents[SPHINX_PAGE], link="https://docs.example/{anchor}")
     assert passage_link(record, top.start, top.line_start, top.line_end) == "https://docs.example/#os.path.abspath"
+
+
+def test_texinfo_permalinks_are_dropped_from_text_and_titles():
+    html = (
+        '<html><body><dl class="first-deftypefn"><dt class="deftypefn" id="index-ffi_005fcall">'
+        '<span>void <strong>ffi_call</strong> (ffi_cif *cif)<a class="copiable-link" href="#index-ffi_005fcall"> ¶</a>'
+        "</span></dt><dd><p>This calls the function fn according to the description given in cif.</p></dd></dl>"
+        "</body></html>"
+    )
+    document = parse_document("libffi.html", html.encode())
+    assert "¶" not in document.text
+    (entry,) = [h for h in document.headings if h.entry]
+    assert entry.title == "void ffi_call (ffi_cif *cif)" and entry.anchor == "index-ffi_005fcall"
