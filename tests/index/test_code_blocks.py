@@ -97,7 +97,7 @@ def test_a_long_code_block_is_cut_between_lines_and_its_pieces_are_marked():
     marked = [c.sentences[i] for c, i in pieces if i in c.mid_code]
     assert marked, "the pieces after the first of a long block are not marked"
     (code_start, code_end) = document.code_blocks[0]
-    for a, b in marked:
+    for a, _ in marked:
         assert code_start < a < code_end
         assert document.text[a - 1] == "\n", "a long code block was cut inside a line"
     first_piece = next(c.sentences[i] for c, i in pieces if c.sentences[i][0] == code_start)
