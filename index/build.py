@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # The manifest's name for the documents folder indexed without a sources file.
 FOLDER_SOURCE = ""
+# The sentence splitter's version, kept in the manifest's chunking: 2 keeps each code block whole.
+SENTENCE_SPLITTER = 2
 
 # progress(stage, done, total): stages are "reading" and "embedding".
 Progress = Callable[[str, int, int], None]
@@ -107,7 +109,8 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
 
 
 def _chunking_dict(config: EngineConfig) -> dict[str, int]:
-    return {"max_chars": config.chunking.max_chars, "overlap": config.chunking.overlap}
+    # "sentences" versions the splitter: a new one (code blocks kept whole: 2) re-chunks old indexes.
+    return {"max_chars": config.chunking.max_chars, "overlap": config.chunking.overlap, "sentences": SENTENCE_SPLITTER}
 
 
 def build_index(

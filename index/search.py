@@ -214,7 +214,7 @@ class Searcher:
 
         Vectorized over all sentences of all candidates: a span's coverage is the weight of
         the OR of its sentences' question-word bitmasks, its sentence cosines a reduceat."""
-        candidates = [c for c in candidates if self.chunks[c.row].sentences]
+        candidates = [c for c in candidates if len(self._facts(c.row).windows)]
         if not candidates:
             return []
         facts = [self._facts(c.row) for c in candidates]

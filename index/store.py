@@ -116,6 +116,7 @@ def chunk_to_json(chunk: Chunk) -> str:
             [list(s) for s in chunk.sentences],
             chunk.page,
             list(chunk.sentence_tokens),
+            list(chunk.mid_code),
         ],
         ensure_ascii=False,
     )
@@ -123,7 +124,9 @@ def chunk_to_json(chunk: Chunk) -> str:
 
 def chunk_from_json(line: str) -> Chunk:
     document, start, end, line_start, line_end, section, text, sentences, page, *rest = json.loads(line)
-    tokens = tuple(rest[0]) if rest else ()  # indexes written before tokens were stored have none
+    # Indexes written before tokens (or code pieces) were stored have none.
+    tokens = tuple(rest[0]) if rest else ()
+    mid_code = tuple(rest[1]) if len(rest) > 1 else ()
     return Chunk(
         document,
         start,
@@ -135,6 +138,7 @@ def chunk_from_json(line: str) -> Chunk:
         tuple((a, b) for a, b in sentences),
         page,
         tokens,
+        mid_code,
     )
 
 

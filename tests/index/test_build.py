@@ -71,7 +71,7 @@ def test_manifest_records_model_chunking_versions_and_hashes(config, embedder, v
     build = IndexDirectory(config.index_dir).current_build()
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["model"] == HashingEmbedder.name and manifest["dimension"] == 256
-    assert manifest["chunking"] == {"max_chars": 400, "overlap": 1}
+    assert manifest["chunking"] == {"max_chars": 400, "overlap": 1, "sentences": 2}
     assert {"faiss-cpu", "bm25s", "numpy"} <= set(manifest["versions"])
     assert len(manifest["documents"]["seed.txt"]["sha256"]) == 64
     in_the_build = {"faiss": {"vectors.npy", "dense.faiss"}, "qdrant": {"lexical/document_frequency.json"}}
