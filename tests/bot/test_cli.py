@@ -239,3 +239,14 @@ def test_the_model_is_exported_once_per_user_and_says_so(tmp_path, monkeypatch, 
     assert "Preparing" not in outputs[1].err
     assert "CEO of OpenAI" in outputs[1].out
     assert list((tmp_path / "cache" / "verbatim" / "models").glob("*/model.onnx"))
+
+
+def test_an_unreachable_qdrant_is_one_line_not_a_traceback(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("VERBATIM_VECTOR_STORE", "qdrant")
+    monkeypatch.setenv("VERBATIM_QDRANT_URL", "http://127.0.0.1:9")
+    assert main(["index"]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert lines == [
+        "error: Qdrant (VERBATIM_QDRANT_URL=http://127.0.0.1:9) cannot be used: [Errno 111] Connection refused. "
+        "Check that the server runs and the setting is right (a local-mode folder is open in one process only)."
+    ]
