@@ -4,19 +4,27 @@
    folder, --chunks chunks or a little more) with each backend, each in a fresh process
    (peak memory is the process's own). The ONNX export is done before timing (it happens
    once per index, cached in <index>/models/) and its time is printed separately.
+   A backend may name its threads: ``torch@1`` is torch on one thread (``torch.set_num_threads``),
+   ``torch@2`` on two. The builds are interleaved over --rounds rounds (every backend once a
+   round, in turn), so each sees the same load on a shared machine; the table shows the median
+   chunks/s over the rounds and the median of each round's ratio to the fastest torch setting
+   of that round (the baseline: torch at its best measured thread setting).
 2. Incremental reindex: pages adding up to --incremental chunks (about 20k) are indexed
    once, with vectors derived from real embeddings instead of embedded (that would take
    half an hour here; a reindex reuses stored vectors anyway), then one page changes and
    ``build_index`` runs again with a warm embedder, as the bot's /reindex does.
 
-    python bench/build.py [--chunks 1500] [--incremental 20000] [--backends torch,onnx-int8]
+    python bench/build.py [--chunks 1500] [--incremental 20000] [--rounds 3]
+                          [--backends torch@1,torch@2,onnx-int8]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,9 +58,22 @@ def copy_pages(pages: list[str], target: Path) -> None:
         shutil.copyfile(DEBIAN / page, target / page)
 
 
-def child_build(backend: str, docs: str, index: str) -> None:
+def split_threads(spec: str) -> tuple[str, int | None]:
+    """``torch@2`` -> ("torch", 2); ``onnx-int8`` -> ("onnx-int8", None): the library's default."""
+    backend, _, threads = spec.partition("@")
+    return backend, int(threads) if threads else None
+
+
+def child_build(spec: str, docs: str, index: str) -> None:
     from index import EngineConfig, build_index
 
+    backend, threads = split_threads(spec)
+    if threads is not None:
+        if backend != "torch":
+            raise SystemExit(f"only torch takes a thread count, not {spec!r}")
+        import torch
+
+        torch.set_num_threads(threads)
     embedder = make_bench_embedder(backend)
     started = time.perf_counter()
     embedder.embed_query("load")
@@ -69,6 +90,7 @@ def child_build(backend: str, docs: str, index: str) -> None:
                 "chunks_per_s": report.chunks / seconds,
                 "load_s": load_s,
                 "peak_rss_mb": peak_rss_mb(),
+                "threads": threads or len(os.sched_getaffinity(0)),
             }
         )
     )
@@ -129,7 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=1500)
     parser.add_argument("--incremental", type=int, default=20000)
-    parser.add_argument("--backends", default="torch,onnx-int8")
+    parser.add_argument("--backends", default="torch@1,torch@2,onnx-int8")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -137,7 +160,7 @@ def main() -> None:
         return
     print(machine_header("Index build"), flush=True)
     backends = args.backends.split(",")
-    for backend in backends:  # export once, outside the timed builds
+    for backend in dict.fromkeys(split_threads(b)[0] for b in backends):  # export once, outside the timed builds
         started = time.perf_counter()
         make_bench_embedder(backend).embed_query("export")
         print(
@@ -145,36 +168,64 @@ def main() -> None:
             f"cached in {CACHE / 'models'})",
             flush=True,
         )
-    results = {}
+    results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         docs = scratch / "docs"
         pages = pages_for(args.chunks)
         copy_pages(pages, docs)
-        for backend in backends:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", backend, str(docs), str(scratch / f"index-{backend}")],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{backend}: {results[backend]}", flush=True)
-        base = results[backends[0]]
-        rows = [
-            [
-                b,
-                r["chunks"],
-                f"{r['seconds']:.1f}",
-                f"{r['chunks_per_s']:.1f}",
-                f"{r['chunks_per_s'] / base['chunks_per_s']:.2f}x",
-                f"{r['peak_rss_mb']:.0f}",
+        runs: dict[str, list[dict[str, float]]] = {b: [] for b in backends}
+        for round_number in range(1, args.rounds + 1):
+            for backend in backends:
+                load = os.getloadavg()[0]
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", backend, str(docs), str(scratch / f"index-{backend}")],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                run = {**json.loads(out.stdout.strip().splitlines()[-1]), "load_before": load}
+                runs[backend].append(run)
+                print(f"round {round_number}, {backend}: {run}", flush=True)
+        torches = [b for b in backends if split_threads(b)[0] == "torch"]
+        rows = []
+        for backend, measured in runs.items():
+            ratios = [
+                m["chunks_per_s"] / max(runs[t][n]["chunks_per_s"] for t in torches)
+                for n, m in enumerate(measured)
+                if torches
             ]
-            for b, r in results.items()
-        ]
-        print(f"\nFull build of {len(pages)} Debian documentation pages (parse, chunk, embed, BM25, FAISS, write):")
-        print(table(["backend", "chunks", "seconds", "chunks/s", "vs torch", "peak RSS MB"], rows), flush=True)
-        inc = {b: incremental(b, args.incremental, scratch / b) for b in backends[-1:]}
+            summary = {
+                "chunks": measured[0]["chunks"],
+                "chunks_per_s": statistics.median(m["chunks_per_s"] for m in measured),
+                "seconds": statistics.median(m["seconds"] for m in measured),
+                "peak_rss_mb": max(m["peak_rss_mb"] for m in measured),
+                "threads": measured[0]["threads"],
+                "vs_best_torch": statistics.median(ratios) if ratios else float("nan"),
+                "runs": measured,
+            }
+            results[backend] = summary
+            rows.append(
+                [
+                    backend,
+                    summary["threads"],
+                    summary["chunks"],
+                    f"{summary['seconds']:.1f}",
+                    f"{summary['chunks_per_s']:.2f}",
+                    f"{summary['vs_best_torch']:.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})",
+                    f"{summary['peak_rss_mb']:.0f}",
+                ]
+            )
+        loads = [m["load_before"] for measured in runs.values() for m in measured]
+        print(
+            f"\nFull build of {len(pages)} Debian documentation pages (parse, chunk, embed, BM25, FAISS, write), "
+            f"{args.rounds} interleaved rounds, load average {min(loads):.1f} to {max(loads):.1f} before the builds; "
+            "medians over the rounds:"
+        )
+        headers = ["backend", "threads", "chunks", "seconds", "chunks/s", "vs best torch (each round)", "peak RSS MB"]
+        print(table(headers, rows), flush=True)
+        last = split_threads(backends[-1])[0]
+        inc = {last: incremental(last, args.incremental, scratch / last)} if args.incremental else {}
         for b, r in inc.items():
             print(
                 f"\nIncremental reindex, {r['pages']} pages / {r['chunks']:,} chunks, one page changed "

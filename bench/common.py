@@ -111,10 +111,21 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def save_result(name: str, data: object) -> Path:
+RUN_KEY = "_run"  # where a results file says when, where and under what load it was measured
+
+
+def save_result(name: str, data: dict[str, object]) -> Path:
+    """Write ``data`` to bench/results/<name>.json with the machine, date and load of the run
+    under :data:`RUN_KEY`, so a chart or table drawn from it can say where it comes from."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    run = {
+        "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} CPUs",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load_at_end": os.getloadavg(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+    path.write_text(json.dumps({RUN_KEY: run, **data}, indent=2, default=str), encoding="utf-8")
     return path
 
 

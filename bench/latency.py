@@ -6,6 +6,10 @@ are derived from those real embeddings (bench/common.py, derive_vectors), since 
 100k chunks on 2 cores takes over half an hour. Query embedding, BM25, quote selection and
 rendering all run on the real question and text.
 
+Questions are real: Stack Overflow intents from ../shared/eval/conala-pydocs-dev (CoNaLa),
+asked of the corpus whose Python 3.11 documentation they are about, sampled with a fixed seed
+(warm-up questions apart from the timed ones).
+
 Baseline (same run): the engine as it was: torch fp32 query embedding, exact flat FAISS
 index, no reader. Verbatim: the default backend and the FAISS index chosen for the size,
 with the shipped reader (index/reader.py) and without it (``VERBATIM_READER=false``).
@@ -23,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from common import (
     CACHE,
+    SHARED,
     corpus_chunks,
     derive_vectors,
     embedding_texts,
@@ -31,6 +36,7 @@ from common import (
     save_result,
     stats_ms,
     table,
+    timed,
 )
 
 from index.search import STAGES  # noqa: E402
@@ -96,33 +102,65 @@ def staged_ask(engine, question: str, k: int = 3) -> dict[str, float]:  # type: 
     return times
 
 
-def questions_for(chunks, count: int, seed: int) -> list[str]:  # type: ignore[no-untyped-def]
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < count:
-        c = chunks[int(rng.integers(len(chunks)))]
-        words = c.text.split()
-        if c.section and len(words) > 12:
-            start = int(rng.integers(0, len(words) - 8))
-            out.append(f"{c.section[-1]}: how does {' '.join(words[start : start + 6])} work?")
-    return out
+REAL_QUESTIONS = SHARED / "eval" / "conala-pydocs-dev" / "questions.jsonl"
 
 
-def measure(engine, warm: list[str], questions: list[str]) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+def real_questions(warm: int, timed: int) -> tuple[list[str], list[str]]:
+    """``warm`` warm-up and ``timed`` timed questions, distinct, drawn from the CoNaLa set."""
+    from index.evaluation import read_questions
+
+    asked = sorted({q.question for q in read_questions(REAL_QUESTIONS)})
+    if warm + timed > len(asked):
+        raise SystemExit(f"{REAL_QUESTIONS} has {len(asked)} distinct questions; asked for {warm + timed}")
+    picked = [asked[i] for i in np.random.default_rng(2).permutation(len(asked))[: warm + timed]]
+    return picked[:warm], picked[warm:]
+
+
+def measure(engines: dict, warm: list[str], questions: list[str]) -> dict[str, dict[str, dict[str, float]]]:  # type: ignore[type-arg]
+    """Stage and end-to-end times of each engine, interleaved: every question is asked of every
+    engine in turn, so a burst of load on the shared machine falls on all of them alike."""
     for q in warm:
-        engine.ask(q)
-    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+        for engine in engines.values():
+            engine.ask(q)
+    stages = {name: {s: [] for s in STAGES} for name in engines}
     for q in questions:
-        for s, v in staged_ask(engine, q).items():
-            stages[s].append(v)
-    ends = []
+        for name, engine in engines.items():
+            for s, v in staged_ask(engine, q).items():
+                stages[name][s].append(v)
+    ends: dict[str, list[float]] = {name: [] for name in engines}
     for q in questions:
-        start = time.perf_counter()
-        engine.ask(q)
-        ends.append(time.perf_counter() - start)
-    out = {s: stats_ms(v) for s, v in stages.items()}
-    out["engine.ask end to end"] = stats_ms(ends)
+        for name, engine in engines.items():
+            start = time.perf_counter()
+            engine.ask(q)
+            ends[name].append(time.perf_counter() - start)
+    out = {name: {s: stats_ms(v) for s, v in stages[name].items()} for name in engines}
+    for name in engines:
+        out[name]["engine.ask end to end"] = stats_ms(ends[name])
     return out
+
+
+def best_torch_threads(embedder, questions: list[str]) -> int:  # type: ignore[no-untyped-def]
+    """torch's faster thread count for single queries here, measured (one, or one a core)."""
+    import os
+
+    import torch
+
+    medians = {}
+    for threads in (len(os.sched_getaffinity(0)), 1):
+        torch.set_num_threads(threads)
+        embedder.embed_query("warm up")
+        medians[threads] = stats_ms(timed(lambda q=iter(questions * 2): embedder.embed_query(next(q)), len(questions)))[  # noqa: B023
+            "median"
+        ]
+    best = min(medians, key=medians.__getitem__)
+    print(
+        "torch query embedding median: "
+        + ", ".join(f"{medians[t]:.2f} ms on {t} thread(s)" for t in medians)
+        + f"; the baseline uses {best}",
+        flush=True,
+    )
+    torch.set_num_threads(best)
+    return best
 
 
 def main() -> None:
@@ -145,35 +183,39 @@ def main() -> None:
         "verbatim": (args.backend, None, True),
     }
     embedders = {name: make_bench_embedder(backend) for name, (backend, _, _) in runs.items()}
-    if args.baseline_backend == "torch":
-        import torch
-
-        torch.set_num_threads(1)  # torch's best single-query setting on a shared 2-core CPU
     results: dict[str, dict] = {}
+    if args.baseline_backend == "torch":
+        results["baseline torch threads"] = {
+            "best": best_torch_threads(embedders["baseline"], real_questions(0, 30)[1])
+        }
     for size in (int(s) for s in args.sizes.split(",")):
         corpus = corpus_of(size, chunks, titles)
-        warm, questions = questions_for(corpus, 20, 1), questions_for(corpus, args.queries, 2)
-        for name, (backend, kind, reader) in runs.items():
-            seed = seed_vectors(backend, chunks, titles, min(args.real, len(chunks)))
-            vectors = seed[:size] if size <= len(seed) else np.vstack([seed, derive_vectors(seed, size - len(seed))])
-            with tempfile.TemporaryDirectory() as scratch:
-                root = Path(scratch) / "index"
+        warm, questions = real_questions(20, args.queries)
+        with tempfile.TemporaryDirectory() as scratch:
+            engines, written = {}, {}
+            for name, (backend, kind, reader) in runs.items():
+                seed = seed_vectors(backend, chunks, titles, min(args.real, len(chunks)))
+                vectors = (
+                    seed[:size] if size <= len(seed) else np.vstack([seed, derive_vectors(seed, size - len(seed))])
+                )
+                root = Path(scratch) / name.replace(" ", "-").replace(",", "")
                 started = time.perf_counter()
                 write_index(root, corpus, titles, vectors, embedders[name].name, kind)
-                built = time.perf_counter() - started
-                config = EngineConfig(index_dir=root, reader=reader)
-                engine = Engine.load(config, embedders[name], verify=False)
-                results[f"{name} {size}"] = {
-                    "index": engine.manifest.dense_index,
-                    "write_s": built,
-                    **measure(engine, warm, questions),
+                written[name] = time.perf_counter() - started
+                engines[name] = Engine.load(EngineConfig(index_dir=root, reader=reader), embedders[name], verify=False)
+            measured = measure(engines, warm, questions)
+            for name, (backend, _, _) in runs.items():
+                r = results[f"{name} {size}"] = {
+                    "index": engines[name].manifest.dense_index,
+                    "write_s": written[name],
+                    **measured[name],
                 }
-                r = results[f"{name} {size}"]
                 print(
                     f"{size} chunks, {name} ({backend}, {r['index']}): ask median "
                     f"{r['engine.ask end to end']['median']:.2f} ms, p95 {r['engine.ask end to end']['p95']:.2f} ms",
                     flush=True,
                 )
+            del engines
         base, unread, ours = (results[f"{name} {size}"] for name in runs)
         rows = [
             [
@@ -188,7 +230,7 @@ def main() -> None:
             for stage in (*STAGES, "engine.ask end to end")
         ]
         print(
-            f"\n{size:,} chunks ({min(args.real, size):,} really embedded), {args.queries} questions; "
+            f"\n{size:,} chunks ({min(args.real, size):,} really embedded), {args.queries} CoNaLa questions; "
             f"baseline {args.baseline_backend} + {base['index']}, Verbatim {args.backend} + {ours['index']}"
         )
         print(

