@@ -309,6 +309,7 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
             build=build,
             on_first_build=lambda: print(f"No index yet: indexing {_what(settings)} first.", file=sys.stderr),
             on_stale=lambda changed: print(_stale_notice(changed), file=sys.stderr),
+            on_outdated=lambda why: print(f"{why} Rebuilding the index.", file=sys.stderr),
             progress=progress,
         )
     if built is not None:

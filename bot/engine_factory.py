@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from bot.settings import Settings
-from index import Embedder, Engine, EngineConfig, IndexNotFoundError, update_index
+from index import Embedder, Engine, EngineConfig, IndexMismatchError, IndexNotFoundError, update_index
 from index.build import Progress
 from index.onnx_embedding import make_embedder as make_backend_embedder
 from index.sources.sync import changed_since_build
@@ -45,12 +45,15 @@ def open_index(
     build: BuildPolicy = "if-missing",
     on_first_build: Callable[[], None] | None = None,
     on_stale: Callable[[list[str]], None] | None = None,
+    on_outdated: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     only: str | None = None,
 ) -> tuple[Engine, BuildReport | None]:
     """The one way to get a loaded engine: load the index, building it first as ``build`` says.
     Returns the engine and the build report (``None`` when nothing was built). ``only``: with
-    ``"always"``, fetch only this source before the build."""
+    ``"always"``, fetch only this source before the build. An index another version wrote
+    (another model, embedder export or format) is rebuilt unless ``build`` is ``"never"``;
+    ``on_outdated`` is told why first."""
     report = None
     if build == "always":
         report = update_index(config, embedder, progress=progress, only=only)
@@ -60,6 +63,13 @@ def open_index(
     except IndexNotFoundError:
         if build == "never":
             raise
+    except IndexMismatchError as exc:
+        if build == "never":
+            raise
+        if on_outdated:
+            on_outdated(exc.message)
+        report = update_index(config, embedder, progress=progress)
+        return Engine.load(config, embedder), report
     else:
         if build == "never":
             return engine, None

@@ -140,6 +140,7 @@ class AnswerService:
                 on_stale=lambda changed: log.warning(
                     "documents_changed_updating_index", extra={"documents": changed[:20]}
                 ),
+                on_outdated=lambda why: log.warning("index_outdated_rebuilding", extra={"reason": why}),
             )
             build = await asyncio.to_thread(self.live_build)
         await self._run(self._queries, self.embedder.embed_query, "warm up")
