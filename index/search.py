@@ -158,7 +158,7 @@ class Searcher:
         self.embedder = embedder
         self.quote_max_chars = quote_max_chars
         self.sentence_vectors = sentence_vectors
-        self.sentence_offsets = sentence_offsets(list(chunks))
+        self.sentence_offsets = sentence_offsets(chunks)
         self.ranker = ranker
         # The reader only joins a learned ranking whose scores its settings were fitted to.
         self.reader = reader if ranker is not None and reader is not None and reader.settings else None
