@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from index.chunk_store import ChunkTable, concatenated_ranges
 from index.config import EngineConfig
 from index.dense import build_dense_index, describe, save_dense_index
 from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
-from index.chunk_store import ChunkTable, concatenated_ranges
 from index.lexical import LexicalIndex
 from index.loading import chunks_of
 from index.store import (
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 # The manifest's name for the documents folder indexed without a sources file.
 FOLDER_SOURCE = ""
+
+# Chunks whose vectors a reindex carries over at a time.
+_CARRY_BLOCK = 50_000
 
 # progress(stage, done, total): stages are "reading" and "embedding".
 Progress = Callable[[str, int, int], None]
@@ -338,11 +341,14 @@ def _vectors_for(
     sentence_vectors = np.zeros((int(offsets[-1]), dimension), dtype=np.float16)
     if previous is not None:
         kept = np.flatnonzero(reused >= 0)
-        if len(kept):
-            old = reused[kept]
-            vectors[kept] = previous.vectors[old]
-            old_offsets = previous.chunks.sentence_offsets
-            sentence_vectors[concatenated_ranges(offsets[kept], offsets[kept + 1])] = previous.sentence_vectors[
+        old_offsets = previous.chunks.sentence_offsets
+        # In blocks, so that a million chunks never hold a second copy of the sentence vectors.
+        for block in np.array_split(kept, max(1, len(kept) // _CARRY_BLOCK)):
+            if not len(block):
+                continue
+            old = reused[block]
+            vectors[block] = previous.vectors[old]
+            sentence_vectors[concatenated_ranges(offsets[block], offsets[block + 1])] = previous.sentence_vectors[
                 concatenated_ranges(old_offsets[old], old_offsets[old + 1])
             ]
     step = max(batch_size * 8, 1)

@@ -139,9 +139,7 @@ class ChunkTable(Sequence[Chunk]):
             for run_first, run_last in _runs(picked):
                 texts.append(bytes(table._text[c.text_offsets[run_first] : c.text_offsets[run_last + 1]]))
                 sentence_first, sentence_last = c.sentence_offsets[run_first], c.sentence_offsets[run_last + 1]
-                tokens.append(
-                    bytes(table._tokens[c.token_offsets[sentence_first] : c.token_offsets[sentence_last]])
-                )
+                tokens.append(bytes(table._tokens[c.token_offsets[sentence_first] : c.token_offsets[sentence_last]]))
         if not rows:
             return cls.from_chunks([])
         columns = _Columns(
@@ -234,8 +232,11 @@ class ChunkTable(Sequence[Chunk]):
         c = self._columns
         offsets = c.token_offsets[c.sentence_offsets].tolist()
         tokens = self._tokens
+        # One string per distinct token: a million chunks hold about 100M tokens, and a str
+        # each would take gigabytes while BM25 is built.
+        distinct: dict[str, str] = {}
         for a, b in zip(offsets, offsets[1:]):
-            yield tokens[a:b].decode("utf-8").split()
+            yield [distinct.setdefault(t, t) for t in tokens[a:b].decode("utf-8").split()]
 
     def sections_by_document(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         """Each document's heading paths in the order they first appear (none for the
@@ -286,7 +287,10 @@ class ChunkTable(Sequence[Chunk]):
         folder = build / FOLDER
         try:
             names = json.loads((folder / "names.json").read_text(encoding="utf-8"))
-            arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in _ARRAYS}
+            # Plain views of the maps: indexing a np.memmap costs a Python call per access.
+            arrays = {
+                n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray) for n in _ARRAYS
+            }
             text, tokens = _map(folder / "text.bin"), _map(folder / "tokens.bin")
             documents = [str(n) for n in names["documents"]]
             sections = [tuple(str(p) for p in s) for s in names["sections"]]

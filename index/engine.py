@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.chunk_store import ChunkTable
 from index.config import EngineConfig
 from index.dense import load_dense_index
 from index.embedding import Embedder
@@ -18,7 +19,6 @@ from index.links import document_link, passage_link
 from index.ranker import MODELS_DIR, Ranker
 from index.reader import Reader
 from index.search import Searcher, StageHook
-from index.chunk_store import ChunkTable
 from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_sentence_vectors, read_vectors
 from index.types import Answer, Chunk, DocumentInfo, Outcome, Passage, Retriever, SectionRef
 

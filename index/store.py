@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from index.chunk_store import ChunkStoreError, ChunkTable
 from index.errors import (
     CorruptIndexError,
     IndexMismatchError,
@@ -40,7 +41,6 @@ from index.errors import (
     ReindexInProgressError,
     VerbatimError,
 )
-from index.chunk_store import ChunkStoreError, ChunkTable
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -261,9 +261,7 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Fal
         )
     damaged = damaged_files(build, manifest, checksums=verify)
     if damaged:
-        raise CorruptIndexError(
-            f"The index file {damaged[0]} is missing, truncated or damaged.", hint=_REBUILD_HINT
-        )
+        raise CorruptIndexError(f"The index file {damaged[0]} is missing, truncated or damaged.", hint=_REBUILD_HINT)
     return manifest
 
 

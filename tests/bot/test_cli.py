@@ -239,3 +239,23 @@ def test_the_model_is_exported_once_per_user_and_says_so(tmp_path, monkeypatch, 
     assert "Preparing" not in outputs[1].err
     assert "CEO of OpenAI" in outputs[1].out
     assert list((tmp_path / "cache" / "verbatim" / "models").glob("*/model.onnx"))
+
+
+def test_index_verify_checks_every_checksum_and_names_a_damaged_file(workdir, capsys, monkeypatch):
+    from index import EngineConfig, build_index
+    from index.store import IndexDirectory
+    from tests.conftest import HashingEmbedder
+
+    index_dir = workdir / "index"
+    monkeypatch.setenv("VERBATIM_INDEX_DIR", str(index_dir))
+    build_index(EngineConfig(documents_dir=workdir / "docs", index_dir=index_dir), HashingEmbedder())
+    assert main(["index", "--verify"]) == 0
+    assert "verified:" in capsys.readouterr().out
+    target = IndexDirectory(index_dir).current_build() / "chunks" / "tokens.bin"
+    data = bytearray(target.read_bytes())
+    data[0] ^= 0x20
+    target.write_bytes(bytes(data))
+    assert main(["index", "--verify"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: 1 file of the index") and "chunks/tokens.bin" in error
+    assert "verbatim index --rebuild" in error and "Traceback" not in error

@@ -79,6 +79,15 @@ def test_a_truncated_store_is_refused_at_load_with_the_rebuild_hint(config, embe
         Engine.load(config, embedder)
 
 
+def test_a_file_of_another_size_than_written_is_refused_at_load(config, embedder):
+    """A vector file with bytes past its data still maps; the manifest's sizes catch it."""
+    build_index(config, embedder)
+    with open(_live(config) / "sentence_vectors.npy", "ab") as handle:
+        handle.write(b"\0" * 128)
+    with pytest.raises(CorruptIndexError, match="sentence_vectors.npy.*verbatim index --rebuild"):
+        Engine.load(config, embedder)
+
+
 def test_a_store_whose_files_do_not_fit_together_is_refused(config, embedder, docs_dir, tmp_path):
     """Sizes in the manifest aside, the store checks its own shapes: a rows file from
     another build is caught when the store is mapped."""
