@@ -265,7 +265,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if args.verify:
         checked = verify_index(settings.index_dir)
         print(
-            f"Index {checked.build} verified: {checked.files} files ({checked.bytes / 2**20:.1f} MiB, "
+            f"Index {checked.build} verified: {checked.files} files ({_size(checked.bytes)}, "
             f"{checked.chunks} chunks) match their checksums ({checked.seconds:.1f} s)."
         )
         return 0
@@ -284,6 +284,10 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         built = update_index(config, embedder, only=args.source, rebuild=args.rebuild, progress=progress)
     print(render_build_report(built, verbose=args.verbose))
     return 0
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
 def _stale_notice(changed: list[str]) -> str:

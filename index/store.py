@@ -302,7 +302,7 @@ def verify_index(root: Path) -> Verification:
         shown = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
         raise CorruptIndexError(
             f"{len(damaged)} file{'s' if len(damaged) != 1 else ''} of the index in {build} "
-            f"fail their checksum: {shown}.",
+            f"{'fails its' if len(damaged) == 1 else 'fail their'} checksum: {shown}.",
             hint=_REBUILD_HINT,
         )
     chunks = len(read_chunks(build))

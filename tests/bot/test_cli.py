@@ -257,5 +257,5 @@ def test_index_verify_checks_every_checksum_and_names_a_damaged_file(workdir, ca
     target.write_bytes(bytes(data))
     assert main(["index", "--verify"]) == 1
     error = capsys.readouterr().err
-    assert error.startswith("error: 1 file of the index") and "chunks/tokens.bin" in error
+    assert error.startswith("error: 1 file of the index") and "fails its checksum: chunks/tokens.bin" in error
     assert "verbatim index --rebuild" in error and "Traceback" not in error
