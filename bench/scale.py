@@ -72,7 +72,6 @@ def probe(index_dir: str, questions: int) -> None:
 
     from index import EngineConfig
     from index.engine import Engine
-
     from index.ranker import Ranker
 
     embedder = make_bench_embedder(BACKEND)
