@@ -180,6 +180,8 @@ class _Plan:
     # The chunks in order: runs of rows of the previous build's table, and new chunks.
     parts: list[tuple[ChunkTable, np.ndarray]] = field(default_factory=list)
     new_chunks: list[Chunk] = field(default_factory=list)
+    _reused: list[np.ndarray] = field(default_factory=list)
+    _reused_from: ChunkTable | None = None
     reused_rows: list[int] = field(default_factory=list)  # previous vector row per chunk, or -1
     records: dict[str, DocumentRecord] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
@@ -191,23 +193,32 @@ class _Plan:
     unchanged: list[str] = field(default_factory=list)
 
     def reuse(self, table: ChunkTable, rows: np.ndarray) -> None:
-        self._flush()
-        self.parts.append((table, rows))
+        """Carry ``rows`` of ``table`` over (consecutive calls make one part)."""
+        self._flush_new()
+        self._reused.append(rows)
+        self._reused_from = table
         self.reused_rows.extend(rows.tolist())
 
     def add(self, chunks: list[Chunk]) -> None:
+        self._flush_reused()
         self.new_chunks.extend(chunks)
         self.reused_rows.extend([-1] * len(chunks))
 
     def table(self) -> ChunkTable:
         """All chunks of the new build, as one table."""
-        self._flush()
+        self._flush_reused()
+        self._flush_new()
         return ChunkTable.concatenate(self.parts)
 
-    def _flush(self) -> None:
+    def _flush_new(self) -> None:
         if self.new_chunks:
             self.parts.append((ChunkTable.from_chunks(self.new_chunks), np.arange(len(self.new_chunks))))
             self.new_chunks = []
+
+    def _flush_reused(self) -> None:
+        if self._reused and self._reused_from is not None:
+            self.parts.append((self._reused_from, np.concatenate(self._reused)))
+            self._reused = []
 
 
 def _plan(

@@ -119,13 +119,20 @@ class ChunkTable(Sequence[Chunk]):
         rows, sentence_counts, spans, text_lengths, token_lengths = [], [], [], [], []
         texts: list[bytes] = []
         tokens: list[bytes] = []
+        # Each table's ids in the new name tables, worked out once per table (a reindex passes
+        # the previous table once per unchanged document).
+        renumbered: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for table, picked in parts:
             picked = np.asarray(picked, dtype=np.int64)
             if not len(picked):
                 continue
             c = table._columns
-            document_ids = np.array([documents.setdefault(n, len(documents)) for n in table.document_names])
-            section_ids = np.array([sections.setdefault(s, len(sections)) for s in table.section_paths])
+            if id(table) not in renumbered:
+                renumbered[id(table)] = (
+                    np.array([documents.setdefault(n, len(documents)) for n in table.document_names], dtype=np.int64),
+                    np.array([sections.setdefault(s, len(sections)) for s in table.section_paths], dtype=np.int64),
+                )
+            document_ids, section_ids = renumbered[id(table)]
             part = np.array(c.rows[picked])
             part[:, DOCUMENT] = document_ids[part[:, DOCUMENT]]
             part[:, SECTION] = section_ids[part[:, SECTION]]
