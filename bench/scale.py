@@ -82,6 +82,7 @@ def probe(index_dir: str, questions: int) -> None:
     engine = Engine.load(EngineConfig(index_dir=Path(index_dir)), embedder)
     load_s = time.perf_counter() - started
     loaded = _rss_mb()
+    load_avg_before = os.getloadavg()[0]
     asked = _questions(questions + WARM_UP)
     for question in asked[:WARM_UP]:
         engine.ask(question)
@@ -103,6 +104,7 @@ def probe(index_dir: str, questions: int) -> None:
                 "rss_anon_after_asks_mb": _rss_mb("RssAnon"),
                 "rss_file_after_asks_mb": _rss_mb("RssFile"),
                 "ask": stats_ms(times),
+                "load_avg": [load_avg_before, os.getloadavg()[0]],  # 1-minute, before and after the questions
                 "chunks": engine.chunk_count,
             }
         )
