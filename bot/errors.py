@@ -33,7 +33,10 @@ class FolderNotWritableError(VerbatimError):
 
 
 def original(error: BaseException) -> BaseException:
-    """The error behind discord.py's wrappers (``CommandInvokeError.original``) or a ``raise from``."""
+    """The error behind discord.py's wrappers (``CommandInvokeError.original``) or a ``raise from``;
+    a user error is its own (it was raised from a library's error to say what it means)."""
+    if isinstance(error, VerbatimError):
+        return error
     return getattr(error, "original", None) or getattr(error, "__cause__", None) or error
 
 

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
 from index.build import FOLDER_SOURCE
-from index.config import TOP_K_MAX
+from index.config import DEFAULT_QDRANT_COLLECTION, TOP_K_MAX, VECTOR_STORES, QdrantConfig
 from index.onnx_embedding import BACKENDS, DEFAULT_BACKEND, default_cache_dir
 from index.sources import SourceSpec, read_sources_file
 from index.store import live_sources
@@ -171,6 +171,22 @@ class Settings(BaseSettings):
         None,
         description="The shards this process runs, e.g. 0,1 (needs VERBATIM_SHARD_COUNT; default: all). The process with shard 0 syncs sources.",
     )
+    vector_store: Literal[VECTOR_STORES] = Field(  # type: ignore[valid-type]
+        _ENGINE.vector_store,
+        description="Where vectors and BM25 live: faiss (files in the index) or qdrant (a collection per build).",
+    )
+    qdrant_url: str | None = Field(
+        None, description="The Qdrant server or cluster (vector store qdrant), e.g. http://qdrant:6333."
+    )
+    qdrant_path: Path | None = Field(
+        None, description="A folder for Qdrant's embedded local mode (vector store qdrant; one process at a time)."
+    )
+    qdrant_api_key: SecretStr | None = Field(None, description="The Qdrant server's API key, if it wants one.")
+    qdrant_collection: str = Field(
+        DEFAULT_QDRANT_COLLECTION,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The alias of the live collection; each build's collection is <alias>-<build>.",
+    )
     discord_api_base: str | None = Field(None, description="Override Discord's API base URL (tests only).")
     discord_gateway_url: str | None = Field(None, description="Override Discord's gateway URL (tests only).")
 
@@ -187,7 +203,7 @@ class Settings(BaseSettings):
     def _upper_case(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("backend", "retriever", "log_format", mode="before")
+    @field_validator("backend", "retriever", "log_format", "vector_store", mode="before")
     @classmethod
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -215,6 +231,29 @@ class Settings(BaseSettings):
         if len(set(self.shard_ids)) != len(self.shard_ids):
             raise SettingsError(f"VERBATIM_SHARD_IDS: a shard is named twice ({self.shard_ids}).")
         return self
+
+    @model_validator(mode="after")
+    def _one_qdrant_location(self) -> Settings:
+        if self.qdrant_url is not None and not self.qdrant_url.strip():
+            self.qdrant_url = None
+        given = [name for name, value in (("URL", self.qdrant_url), ("PATH", self.qdrant_path)) if value is not None]
+        if self.vector_store == "qdrant" and len(given) != 1:
+            raise SettingsError(
+                "VERBATIM_VECTOR_STORE=qdrant needs exactly one of VERBATIM_QDRANT_URL (a server or cluster) "
+                "and VERBATIM_QDRANT_PATH (a local-mode folder)" + (", not both." if given else "; neither is set.")
+            )
+        if self.vector_store == "faiss" and given:
+            raise SettingsError(
+                f"VERBATIM_QDRANT_{given[0]} is set but VERBATIM_VECTOR_STORE is faiss: "
+                "set VERBATIM_VECTOR_STORE=qdrant to use Qdrant, or unset it."
+            )
+        return self
+
+    def qdrant(self) -> QdrantConfig | None:
+        if self.vector_store != "qdrant":
+            return None
+        key = self.qdrant_api_key.get_secret_value() if self.qdrant_api_key else None
+        return QdrantConfig(url=self.qdrant_url, path=self.qdrant_path, api_key=key, collection=self.qdrant_collection)
 
     @property
     def sharded(self) -> bool:
@@ -265,6 +304,8 @@ class Settings(BaseSettings):
             quote_max_chars=self.quote_max_chars,
             max_question_chars=self.max_question_chars,
             max_document_bytes=int(self.max_document_mb * MB),
+            vector_store=self.vector_store,
+            qdrant=self.qdrant(),
         )
 
     @property

@@ -21,11 +21,9 @@ import numpy as np
 
 from index.chunk_store import ChunkTable, concatenated_ranges
 from index.config import EngineConfig
-from index.dense import build_dense_index, describe, save_dense_index
 from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
-from index.lexical import LexicalIndex
 from index.loading import chunks_of
 from index.store import (
     DocumentRecord,
@@ -33,18 +31,19 @@ from index.store import (
     read_chunks,
     read_manifest,
     read_sentence_vectors,
-    read_vectors,
     write_chunks,
     write_manifest,
     write_sentence_vectors,
-    write_vectors,
 )
 from index.types import BuildReport, Chunk, SkippedFile
+from index.vector_store import FaissBackend, VectorBackend, store_kind, vector_backend
 
 log = logging.getLogger(__name__)
 
 # The manifest's name for the documents folder indexed without a sources file.
 FOLDER_SOURCE = ""
+# The sentence splitter's version, kept in the manifest's chunking: 2 keeps each code block whole.
+SENTENCE_SPLITTER = 2
 
 # Chunks whose vectors a reindex carries over at a time.
 _CARRY_BLOCK = 50_000
@@ -94,8 +93,9 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
             log.info("chunking_changed_full_rebuild")
             return None
         chunks = read_chunks(build)
+        # From the store the live build was written to, which may not be the configured one.
+        vectors = vector_backend(config, store_kind(manifest)).stored_vectors(build, manifest)
         # Mapped: only the rows carried over are read, once.
-        vectors = read_vectors(build, mmap=True)
         sentence_vectors = read_sentence_vectors(build, mmap=True)
         if sentence_vectors is None or len(vectors) != len(chunks) or len(sentence_vectors) != chunks.sentence_count:
             return None
@@ -109,7 +109,8 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
 
 
 def _chunking_dict(config: EngineConfig) -> dict[str, int]:
-    return {"max_chars": config.chunking.max_chars, "overlap": config.chunking.overlap}
+    # "sentences" versions the splitter: a new one (code blocks kept whole: 2) re-chunks old indexes.
+    return {"max_chars": config.chunking.max_chars, "overlap": config.chunking.overlap, "sentences": SENTENCE_SPLITTER}
 
 
 def build_index(
@@ -153,6 +154,7 @@ def build_index(
             sentence_vectors=sentence_vectors,
             sources=sources,
             skipped=plan.skipped_hashes,
+            backend=vector_backend(config),
         )
     report = _report(plan, previous, config, time.perf_counter() - started)
     log.info("index_built", extra={"summary": report.summary})
@@ -305,33 +307,50 @@ def write_build(
     sentence_vectors: np.ndarray | None = None,
     sources: dict[str, dict[str, Any]] | None = None,
     skipped: dict[str, str] | None = None,
+    backend: VectorBackend | None = None,
 ) -> None:
-    """Write one complete build (chunks, vectors, FAISS, BM25, manifest) and make it live.
+    """Write one complete build (chunks, vectors and lexical side in the vector store,
+    manifest) and make it live. ``backend``: FAISS (of ``dense_kind``) unless given.
 
     Without ``sentence_vectors`` a sentence is judged by its chunk's vector (benchmarks)."""
     table = ChunkTable.from_chunks(chunks)
-    with directory.new_build() as folder:
-        write_chunks(folder, table)
-        write_vectors(folder, vectors)
-        if sentence_vectors is not None:
-            write_sentence_vectors(folder, sentence_vectors)
-        dense = build_dense_index(vectors, dense_kind)
-        save_dense_index(dense, folder / "dense.faiss")
-        LexicalIndex.from_tokens(list(table.tokens_of_all())).save(folder / "lexical")
-        write_manifest(
-            folder,
-            {
-                "model": model,
-                "dimension": int(vectors.shape[1]),
-                "chunking": chunking,
-                "versions": library_versions(),
-                "built_at": built_at,
-                "documents": documents,
-                "dense_index": describe(dense),
-                "sources": sources or {},
-                "skipped": skipped or {},
-            },
-        )
+    backend = backend or FaissBackend(dense_kind)
+    manifest_fields = {
+        "model": model,
+        "dimension": int(vectors.shape[1]),
+        "chunking": chunking,
+        "versions": library_versions(),
+        "built_at": built_at,
+        "documents": documents,
+        "sources": sources or {},
+        "skipped": skipped or {},
+    }
+    name = ""
+    try:
+        with directory.new_build() as folder:
+            name = folder.name.removesuffix(".partial")
+            _write_build_files(folder, name, table, vectors, sentence_vectors, backend, manifest_fields)
+    except BaseException:
+        if name:
+            backend.discard(name)
+        raise
+    backend.publish(name)
+
+
+def _write_build_files(
+    folder: Path,
+    name: str,
+    chunks: ChunkTable,
+    vectors: np.ndarray,
+    sentence_vectors: np.ndarray | None,
+    backend: VectorBackend,
+    manifest_fields: dict[str, Any],
+) -> None:
+    write_chunks(folder, chunks)
+    if sentence_vectors is not None:
+        write_sentence_vectors(folder, sentence_vectors)
+    store = backend.write(folder, name, vectors, chunks)
+    write_manifest(folder, {**manifest_fields, "dense_index": store.pop("dense_index"), "vector_store": store})
 
 
 def _vectors_for(

@@ -9,6 +9,7 @@ A build's ``chunks/`` folder holds::
     text_offsets.npy      int64 (chunks + 1): byte range of chunk i's text in text.bin
     text.bin              the chunks' texts, UTF-8, one after the other
     token_offsets.npy     int64 (sentences + 1): byte range of a sentence's tokens in tokens.bin
+    mid_code.npy          int8 (sentences): 1 for a piece of a long code block after its first
     tokens.bin            each sentence's BM25 tokens, space-separated, UTF-8
     names.json            the document names and section paths the ids point to, and the counts
 
@@ -35,7 +36,7 @@ FOLDER = "chunks"
 # Columns of rows.npy.
 DOCUMENT, START, END, LINE_START, LINE_END, PAGE, SECTION = range(7)
 _NO_PAGE = -1
-_ARRAYS = ("rows", "sentence_offsets", "sentences", "text_offsets", "token_offsets")
+_ARRAYS = ("rows", "sentence_offsets", "sentences", "text_offsets", "token_offsets", "mid_code")
 # Chunks built from rows recently read, kept so that one search builds each row once.
 _ROW_CACHE = 4096
 
@@ -51,6 +52,7 @@ class _Columns:
     sentences: np.ndarray
     text_offsets: np.ndarray
     token_offsets: np.ndarray
+    mid_code: np.ndarray
 
 
 class ChunkTable(Sequence[Chunk]):
@@ -83,6 +85,7 @@ class ChunkTable(Sequence[Chunk]):
         rows = np.zeros((len(chunks), 7), dtype=np.int64)
         sentence_counts = np.zeros(len(chunks), dtype=np.int64)
         spans: list[tuple[int, int]] = []
+        mid_code: list[bool] = []
         texts: list[bytes] = []
         tokens: list[bytes] = []
         for i, chunk in enumerate(chunks):
@@ -98,6 +101,8 @@ class ChunkTable(Sequence[Chunk]):
             )
             sentence_counts[i] = len(chunk.sentences)
             spans.extend(chunk.sentences)
+            inside = set(chunk.mid_code)
+            mid_code.extend(i in inside for i in range(len(chunk.sentences)))
             texts.append(chunk.text.encode("utf-8"))
             tokens.extend(t.encode("utf-8") for t in chunk.sentence_tokens)
         columns = _Columns(
@@ -106,6 +111,7 @@ class ChunkTable(Sequence[Chunk]):
             sentences=np.array(spans, dtype=np.int64).reshape(-1, 2),
             text_offsets=_offsets(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))),
             token_offsets=_offsets(np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))),
+            mid_code=np.array(mid_code, dtype=np.int8),
         )
         return cls(columns, b"".join(texts), b"".join(tokens), list(documents), list(sections))
 
@@ -116,7 +122,7 @@ class ChunkTable(Sequence[Chunk]):
         this is how a reindex carries the unchanged documents over."""
         documents: dict[str, int] = {}
         sections: dict[tuple[str, ...], int] = {}
-        rows, sentence_counts, spans, text_lengths, token_lengths = [], [], [], [], []
+        rows, sentence_counts, spans, text_lengths, token_lengths, mid_code = [], [], [], [], [], []
         texts: list[bytes] = []
         tokens: list[bytes] = []
         # Each table's ids in the new name tables, worked out once per table (a reindex passes
@@ -141,6 +147,7 @@ class ChunkTable(Sequence[Chunk]):
             sentence_counts.append(last - first)
             sentence_rows = concatenated_ranges(first, last)
             spans.append(c.sentences[sentence_rows])
+            mid_code.append(c.mid_code[sentence_rows])
             text_lengths.append(c.text_offsets[picked + 1] - c.text_offsets[picked])
             token_lengths.append(c.token_offsets[sentence_rows + 1] - c.token_offsets[sentence_rows])
             for run_first, run_last in _runs(picked):
@@ -155,6 +162,7 @@ class ChunkTable(Sequence[Chunk]):
             sentences=np.concatenate(spans).reshape(-1, 2),
             text_offsets=_offsets(np.concatenate(text_lengths)),
             token_offsets=_offsets(np.concatenate(token_lengths)),
+            mid_code=np.concatenate(mid_code).astype(np.int8),
         )
         return cls(columns, b"".join(texts), b"".join(tokens), list(documents), list(sections))
 
@@ -216,6 +224,7 @@ class ChunkTable(Sequence[Chunk]):
             sentences=tuple((a, b) for a, b in c.sentences[first:last].tolist()),
             page=None if page == _NO_PAGE else page,
             sentence_tokens=tuple(tokens[a:b].decode("utf-8") for a, b in zip(token_offsets, token_offsets[1:])),
+            mid_code=tuple(np.flatnonzero(c.mid_code[first:last]).tolist()),
         )
 
     # ------------------------------------------------------------------ columnar facts
@@ -321,11 +330,15 @@ def _check_shapes(
         "sentences": (sentences, 2),
         "text_offsets": (chunks + 1,),
         "token_offsets": (sentences + 1,),
+        "mid_code": (sentences,),
     }
     for name, shape in expected.items():
         array = getattr(c, name)
-        if array.shape != shape or array.dtype != np.int64:
-            raise ChunkStoreError(f"{name}.npy has shape {array.shape} ({array.dtype}), expected {shape} (int64)")
+        dtype = np.int8 if name == "mid_code" else np.int64
+        if array.shape != shape or array.dtype != dtype:
+            raise ChunkStoreError(
+                f"{name}.npy has shape {array.shape} ({array.dtype}), expected {shape} ({dtype.__name__})"
+            )
     ends = {
         "sentence_offsets": (int(c.sentence_offsets[-1]), sentences),
         "text_offsets": (int(c.text_offsets[-1]), text_bytes),

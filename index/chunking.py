@@ -34,9 +34,11 @@ def chunk_document(document: Document, params: ChunkingParams) -> list[Chunk]:
     text = document.text
     lines = LineIndex(text)
     chunks: list[Chunk] = []
+    code_blocks = sorted(document.code_blocks)
+    inside_code = _CodeInteriors(text, code_blocks)
+    heading_starts = {h.start for h in document.headings if not h.entry}
     for section, start, end in _sections(document):
-        sentences = _bounded(split_sentences(text, start, end), text, params.max_chars)
-        heading_starts = {h.start for h in document.headings}
+        sentences = _bounded(split_sentences(text, start, end, code_blocks), text, params.max_chars)
         sentences = [s for s in sentences if s[0] not in heading_starts]
         for window in _windows(sentences, params):
             a, b = window[0][0], window[-1][1]
@@ -52,9 +54,28 @@ def chunk_document(document: Document, params: ChunkingParams) -> list[Chunk]:
                     text=text[a:b],
                     sentences=tuple(window),
                     page=_page_of(document, a),
+                    mid_code=tuple(i for i, (s, _) in enumerate(window) if inside_code.holds(s)),
                 )
             )
     return chunks
+
+
+class _CodeInteriors:
+    """Whether an offset lies inside a code block, past its first character: where a long
+    block was cut into pieces, and where no quote may start."""
+
+    def __init__(self, text: str, code_blocks: list[tuple[int, int]]) -> None:
+        self._heads = []
+        self._ends = []
+        for start, end in code_blocks:
+            while start < end and text[start].isspace():
+                start += 1
+            self._heads.append(start)
+            self._ends.append(end)
+
+    def holds(self, offset: int) -> bool:
+        k = bisect.bisect_right(self._heads, offset) - 1
+        return k >= 0 and self._heads[k] < offset < self._ends[k]
 
 
 def _sections(document: Document) -> Iterator[tuple[tuple[str, ...], int, int]]:
@@ -75,14 +96,17 @@ def _sections(document: Document) -> Iterator[tuple[tuple[str, ...], int, int]]:
 
 
 def _bounded(sentences: list[tuple[int, int]], text: str, max_chars: int) -> list[tuple[int, int]]:
-    """Cut any sentence longer than ``max_chars`` into pieces, at whitespace if possible.
+    """Cut any sentence longer than ``max_chars`` into pieces, at a line break or else at
+    whitespace if possible (a long code block is cut between its lines).
 
     This is what keeps a 1 MB single-line file from becoming one giant chunk.
     """
     out: list[tuple[int, int]] = []
     for a, b in sentences:
         while b - a > max_chars:
-            cut = text.rfind(" ", a + max_chars // 2, a + max_chars)
+            cut = text.rfind("\n", a + max_chars // 2, a + max_chars)
+            if cut <= a:
+                cut = text.rfind(" ", a + max_chars // 2, a + max_chars)
             cut = cut if cut > a else a + max_chars
             piece_end = cut
             while piece_end > a and text[piece_end - 1].isspace():

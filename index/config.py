@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from index.chunking import ChunkingParams
 from index.documents import DEFAULT_MAX_DOCUMENT_BYTES
@@ -19,6 +20,26 @@ DEFAULT_THRESHOLD = 0.20
 DEFAULT_LEXICAL_THRESHOLD = 0.2
 # The most passages one answer quotes (more is a search, not an answer).
 TOP_K_MAX = 10
+
+VectorStoreKind = Literal["faiss", "qdrant"]
+VECTOR_STORES: tuple[VectorStoreKind, ...] = ("faiss", "qdrant")
+# The alias that names the live collection; each build's own collection is "<alias>-<build>".
+DEFAULT_QDRANT_COLLECTION = "verbatim"
+
+
+@dataclass(frozen=True, slots=True)
+class QdrantConfig:
+    """Where the Qdrant store lives: a server or cluster (``url``) or qdrant-client's embedded
+    local mode in a folder (``path``), exactly one of them."""
+
+    url: str | None = None
+    path: Path | None = None
+    api_key: str | None = None
+    collection: str = DEFAULT_QDRANT_COLLECTION
+
+    @property
+    def location(self) -> str:
+        return self.url if self.url is not None else str(self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +67,7 @@ class EngineConfig:
     not_found_threshold: float | None = None
     # What to index, from the sources file; None: ``documents_dir`` alone, as before sources.
     sources: tuple[SourceSpec, ...] | None = None
+    # Where the vectors and the lexical side live: FAISS + BM25 files in the build (the
+    # default), or a Qdrant collection per build (index.qdrant_store), then ``qdrant`` says where.
+    vector_store: VectorStoreKind = "faiss"
+    qdrant: QdrantConfig | None = None

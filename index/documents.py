@@ -55,6 +55,7 @@ class Document:
     page_starts: tuple[int, ...] = ()  # offset where each PDF page begins
     source_url: str | None = None
     body_start: int = 0  # where quotable text starts (after front matter)
+    code_blocks: tuple[tuple[int, int], ...] = ()  # (start, end) of each code block
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,7 @@ def parse_document(relative: str, data: bytes) -> Document:
         page_starts=parsed.page_starts,
         source_url=parsed.source_url,
         body_start=parsed.body_start,
+        code_blocks=parsed.code_blocks,
     )
 
 

@@ -10,17 +10,16 @@ from pathlib import Path
 
 from index.chunk_store import ChunkTable
 from index.config import EngineConfig
-from index.dense import load_dense_index
 from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
-from index.lexical import LexicalIndex
 from index.lines import LineIndex
 from index.links import document_link, passage_link
 from index.ranker import MODELS_DIR, Ranker
 from index.reader import Reader
 from index.search import Searcher, StageHook
-from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_sentence_vectors, read_vectors
+from index.store import IndexDirectory, Manifest, read_chunks, read_manifest, read_sentence_vectors
 from index.types import Answer, Chunk, DocumentInfo, Outcome, Passage, Retriever, SectionRef
+from index.vector_store import check_store, vector_backend
 
 log = logging.getLogger(__name__)
 
@@ -102,32 +101,26 @@ class Engine:
         file's checksum too (``verbatim index --verify`` does that without loading)."""
         build = IndexDirectory(Path(config.index_dir)).current_build()
         manifest = read_manifest(build, expected_model=embedder.name, verify=verify)
+        check_store(manifest, config)
         try:
             chunks = read_chunks(build)
-            # Memory-mapped: only the rows of BM25-only candidates are ever read.
-            vectors = read_vectors(build, mmap=True)
             sentence_vectors = read_sentence_vectors(build, mmap=True)
-            dense = load_dense_index(build / "dense.faiss")
-            lexical = LexicalIndex.load(build / "lexical")
+            store = vector_backend(config).open(build, manifest)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise CorruptIndexError(
                 f"The index in {build} cannot be read ({type(exc).__name__}).",
                 hint="Rebuild it with: verbatim index --rebuild",
             ) from exc
         sentences = chunks.sentence_count
-        if not (len(chunks) == len(vectors) == dense.ntotal == len(lexical)) or (
-            sentence_vectors is not None and len(sentence_vectors) != sentences
-        ):
+        if len(chunks) != len(store) or (sentence_vectors is not None and len(sentence_vectors) != sentences):
             raise CorruptIndexError(
                 f"The index in {build} is inconsistent (chunk and vector counts differ).",
                 hint="Rebuild it with: verbatim index --rebuild",
             )
-        log.info("index_loaded", extra={"chunks": len(chunks), "build": build.name})
+        log.info("index_loaded", extra={"chunks": len(chunks), "build": build.name, "vector_store": store.kind})
         searcher = Searcher(
             chunks,
-            vectors,
-            dense,
-            lexical,
+            store,
             embedder,
             quote_max_chars=config.quote_max_chars,
             sentence_vectors=sentence_vectors,

@@ -51,3 +51,7 @@ class ReindexInProgressError(VerbatimError):
 
 class DocumentNotFoundError(VerbatimError):
     """A named document is not in the index."""
+
+
+class VectorStoreError(VerbatimError):
+    """The configured vector store (Qdrant) is unreachable or refused a request."""

@@ -31,6 +31,9 @@ class ParsedText:
     page_starts: tuple[int, ...] = ()
     source_url: str | None = None
     body_start: int = 0
+    # (start, end) of each code block (fenced or indented Markdown code, reStructuredText
+    # literal blocks and code directives, HTML <pre>): a quote never starts in one's middle.
+    code_blocks: tuple[tuple[int, int], ...] = ()
 
 
 def decode_text(data: bytes) -> str:
@@ -87,7 +90,12 @@ def parse_markdown(text: str) -> ParsedText:
     lines = LineIndex(text)
     tokens = MarkdownIt("commonmark").parse(masked)
     headings: list[Heading] = []
+    code_blocks: list[tuple[int, int]] = []
     for i, token in enumerate(tokens):
+        if token.type in ("fence", "code_block") and token.map:
+            first, after = token.map
+            end = lines.start_of_line(after + 1) if after < lines.count else len(text)
+            code_blocks.append((lines.start_of_line(first + 1), end))
         if token.type == "heading_open" and token.map:
             heading = tokens[i + 1].content.strip() if i + 1 < len(tokens) else ""
             if heading:
@@ -100,6 +108,7 @@ def parse_markdown(text: str) -> ParsedText:
         headings=tuple(headings),
         source_url=meta.get("source_url") or meta.get("url"),
         body_start=body_start,
+        code_blocks=tuple(code_blocks),
     )
 
 
@@ -135,7 +144,57 @@ def parse_rst(text: str) -> ParsedText:
                 break
     headings.sort(key=lambda h: h.start)
     title = next((h.title for h in headings if h.level == 1), None)
-    return ParsedText(text=text, title=title, headings=tuple(headings))
+    return ParsedText(text=text, title=title, headings=tuple(headings), code_blocks=rst_code_blocks(text))
+
+
+# What introduces a reStructuredText code block: a paragraph ending in "::" (a literal
+# block follows), or a code directive ("code-block" and friends are Sphinx's).
+_RST_CODE_DIRECTIVE = re.compile(
+    r"^[ \t]*\.\.[ \t]+(?:code-block|code|sourcecode|doctest|testcode|testoutput|highlight|ipython|jupyter-execute)::"
+)
+_RST_DIRECTIVE_OPTION = re.compile(r"^[ \t]*:[\w-]+:")
+
+
+def rst_code_blocks(text: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of the literal blocks and code directives of reStructuredText, and of
+    its doctest blocks (paragraphs of ">>> " lines). Found on lines, as the markup defines
+    them: docutils' tree does not say where a literal block starts in the source."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    blocks: list[tuple[int, int]] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        directive = _RST_CODE_DIRECTIVE.match(line) is not None
+        if directive or (stripped.endswith("::") and not stripped.startswith("..")):
+            indent = len(line) - len(line.lstrip())
+            body = i + 1
+            if directive:  # the directive's own options belong to it
+                while body < len(lines) and _RST_DIRECTIVE_OPTION.match(lines[body]):
+                    body += 1
+            last = body
+            j = body
+            while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+                if lines[j].strip():
+                    last = j + 1
+                j += 1
+            if last > body:
+                first_line = i if directive else next(k for k in range(body, last) if lines[k].strip())
+                blocks.append((starts[first_line], min(starts[last] - 1, len(text))))
+                i = last
+                continue
+        elif stripped.startswith(">>> "):
+            j = i
+            while j < len(lines) and lines[j].strip():
+                j += 1
+            blocks.append((starts[i], min(starts[j] - 1, len(text))))
+            i = j
+            continue
+        i += 1
+    return tuple(blocks)
 
 
 def _ancestors(node):  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ dropped. The rules were taken from those generators' real pages (see tests/index
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from index.formats import ParsedText
 from index.types import Heading
@@ -164,6 +165,7 @@ class _TextBuilder:
         self.blocks: list[str] = []
         self.current: list[str] = []
         self.headings: list[Heading] = []
+        self.code_blocks: list[tuple[int, int]] = []
         self.length = 0  # length of "\n\n".join(blocks) so far
 
     def add_inline(self, text: str) -> None:
@@ -179,6 +181,7 @@ class _TextBuilder:
         text = text.strip("\n")
         if text.strip():
             self._push(text)
+            self.code_blocks.append((self._last_start, self.length))
 
     def _push(self, block: str) -> str:
         if self.blocks:
@@ -195,6 +198,13 @@ class _TextBuilder:
         if title:
             self._push(title)
             self.headings.append(Heading(self._last_start, level, title, anchor))
+
+    def end_entry(self, level: int, anchor: str) -> None:
+        """The signature just read opens a section; it stays quotable text."""
+        signature = self.break_block()
+        if signature:
+            title = signature if len(signature) <= _ENTRY_TITLE_CHARS else signature[: _ENTRY_TITLE_CHARS - 1] + "…"
+            self.headings.append(Heading(self._last_start, level, title, anchor, entry=True))
 
     def text(self) -> str:
         self.break_block()
@@ -267,6 +277,8 @@ def _furniture(tag, in_main: bool) -> bool:  # type: ignore[no-untyped-def]
         return not (in_main and _has_heading(tag))
     if name == "a" and str(attrs.get("href", "")).startswith("#") and _SKIP_LINK.match(tag.get_text().strip()):
         return True
+    if name == "a" and _is_permalink(tag):
+        return True
     if name in _NEVER_FURNITURE:
         return False
     classes = [c.lower() for c in attrs.get("class") or []]
@@ -280,6 +292,42 @@ def _furniture(tag, in_main: bool) -> bool:  # type: ignore[no-untyped-def]
 
 
 _END_BLOCK = object()  # stack marker: a block element's children are done
+# An API entry's signature (Sphinx's ``<dt id="os.path.join">``) opens a section this many
+# levels below h6 per nesting depth: a method inside a class is one deeper.
+_ENTRY_LEVEL = 6
+_ENTRY_TITLE_CHARS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryEnd:
+    """Stack marker: the signature of an API entry is done; it opens a section."""
+
+    level: int
+    anchor: str
+
+
+def _is_permalink(link) -> bool:  # type: ignore[no-untyped-def]
+    """The "¶" after a heading or a signature (Sphinx's headerlink, Texinfo's copiable-link,
+    MkDocs' anchor): a link, not text to quote."""
+    classes = link.get("class") or []
+    mark = link.get_text().strip()
+    return "headerlink" in classes or mark == "¶" or ("anchor" in classes and mark in ("#", ""))
+
+
+def _visible_text(tag) -> str:  # type: ignore[no-untyped-def]
+    """The text of ``tag`` without its permalinks."""
+    from bs4 import NavigableString
+
+    return "".join(
+        str(node)
+        for node in tag.descendants
+        if isinstance(node, NavigableString) and not any(p.name == "a" and _is_permalink(p) for p in node.parents)
+    )
+
+
+def _entry_depth(dt) -> int:  # type: ignore[no-untyped-def]
+    """How many API entries (``<dl>`` whose signature has an id) hold this ``<dt>``, itself included."""
+    return sum(1 for dl in dt.find_parents("dl") if dl.find("dt", id=True, recursive=False) is not None)
 
 
 def _anchor(heading) -> str | None:  # type: ignore[no-untyped-def]
@@ -310,6 +358,9 @@ def _walk(root, out: _TextBuilder, in_main: bool) -> None:  # type: ignore[no-un
         if node is _END_BLOCK:
             out.break_block()
             continue
+        if isinstance(node, _EntryEnd):
+            out.end_entry(node.level, node.anchor)
+            continue
         if isinstance(node, Comment):
             continue
         if isinstance(node, NavigableString):
@@ -320,7 +371,11 @@ def _walk(root, out: _TextBuilder, in_main: bool) -> None:  # type: ignore[no-un
         name = node.name
         children = list(reversed(list(node.children)))
         if name in _HEADINGS:
-            out.add_heading(_HEADINGS[name], node.get_text(" "), _anchor(node))
+            out.add_heading(_HEADINGS[name], _visible_text(node), _anchor(node))
+        elif name == "dt" and node.get("id") and node.parent is not None and node.parent.name == "dl":
+            out.break_block()
+            stack.append(_EntryEnd(_ENTRY_LEVEL + _entry_depth(node), str(node["id"])))
+            stack.extend(children)
         elif name == "pre":
             out.add_preformatted(node.get_text())
         elif name in _BLOCKS:
@@ -394,4 +449,10 @@ def parse_html(html: str) -> ParsedText:
         source_url = str(og_url["content"])
     builder = _read(soup)
     text = builder.text()
-    return ParsedText(text=text, title=title or None, headings=tuple(builder.headings), source_url=source_url)
+    return ParsedText(
+        text=text,
+        title=title or None,
+        headings=tuple(builder.headings),
+        source_url=source_url,
+        code_blocks=tuple(builder.code_blocks),
+    )

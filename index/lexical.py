@@ -68,17 +68,28 @@ class LexicalIndex:
     def from_tokens(cls, tokens: list[list[str]]) -> LexicalIndex:
         import bm25s
 
+        statistics = cls.statistics(tokens)
+        if not any(tokens):
+            return statistics
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever, statistics._df, len(tokens))
+
+    @classmethod
+    def statistics(cls, tokens: list[list[str]]) -> LexicalIndex:
+        """Term statistics alone (idf, knows), without a BM25 retriever: for a store that
+        scores BM25 itself (index.qdrant_store)."""
         df: Counter[str] = Counter()
         for doc_tokens in tokens:
             df.update(set(doc_tokens))
-        if not any(tokens):
-            return cls(None, dict(df), len(tokens))
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
-        return cls(retriever, dict(df), len(tokens))
+        return cls(None, dict(df), len(tokens))
 
     def __len__(self) -> int:
         return self._size
+
+    def terms(self) -> set[str]:
+        """Every token some chunk holds."""
+        return {t for t, n in self._df.items() if n > 0}
 
     def knows(self, token: str) -> bool:
         """True when some chunk holds ``token``."""

@@ -3,7 +3,8 @@
 A quote is one to three sentences within the character budget (a quote should be the
 answer, not its paragraph). A quote never ends on a lead-in (a sentence ending in ":"):
 it takes the list items that follow, as many as fit, so "what kinds of X are there" is
-answered with the kinds and not only the sentence announcing them.
+answered with the kinds and not only the sentence announcing them. A quote never starts
+inside a code block's middle (a piece of a long block after its first).
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ def quote_windows(chunk: Chunk, max_chars: int) -> list[tuple[int, int]]:
     """``(first, last)`` sentence indexes of every span of ``chunk`` that may be quoted.
 
     A span that holds a lead-in never stops before the list after it: it takes the list
-    items, as many as fit in ``max_chars``."""
+    items, as many as fit in ``max_chars``. None for a chunk that is all inside one code
+    block's middle."""
     sentences = chunk.sentences
     lead_ins = [k for k in range(len(sentences)) if is_lead_in(_text(chunk, k))]
     windows: dict[tuple[int, int], None] = {}
-    for i in range(len(sentences)):
+    mid_code = set(chunk.mid_code)
+    for i in (i for i in range(len(sentences)) if i not in mid_code):
         for j in range(i, min(i + MAX_SENTENCES, len(sentences))):
             if j > i and sentences[j][1] - sentences[i][0] > max_chars:
                 break
             for k in (k for k in lead_ins if i <= k <= j):
                 j = max(j, _list_end(chunk, i, k, max_chars))
             windows[(i, j)] = None
-    return list(windows) or [(0, len(sentences) - 1)]
+    return list(windows)
 
 
 def _list_end(chunk: Chunk, first: int, lead_in: int, max_chars: int) -> int:

@@ -3,7 +3,8 @@
 One pipeline, in public stages that the engine and the benchmarks both call::
 
     query       clean tokens, their IDF weights and (dense/hybrid) the question's vector
-    candidates  chunks proposed by FAISS (nearest vectors) and BM25 (best word matches)
+    candidates  chunks proposed by the vector store (index.vector_store: FAISS or Qdrant):
+                the nearest vectors and the best BM25 word matches
     features    for each candidate chunk, its best quote span and the signals about it
     score       one ranking score and one relevance per span
     select      distinct, non-overlapping spans, best first
@@ -22,11 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
-from index.dense import search_dense
 from index.embedding import Embedder
 from index.errors import InvalidQuestionError
 from index.features import (
@@ -36,12 +35,13 @@ from index.features import (
     kind_match,
     question_kind,
 )
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import tokenize
 from index.quotes import EXTRA_SENTENCE_COST, MAX_SENTENCES, quote_windows
 from index.ranker import Ranker
 from index.reader import Reader, answer_logit, reader_features
 from index.store import sentence_offsets
 from index.types import RETRIEVERS, Chunk, Retriever
+from index.vector_store import VectorStore
 
 # How many chunks each retriever contributes as candidates.
 CANDIDATES = 30
@@ -143,9 +143,7 @@ class Searcher:
     def __init__(
         self,
         chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        dense: Any,  # a FAISS index (index.dense)
-        lexical: LexicalIndex,
+        store: VectorStore,
         embedder: Embedder,
         *,
         quote_max_chars: int,
@@ -154,9 +152,7 @@ class Searcher:
         reader: Reader | None = None,
     ) -> None:
         self.chunks = chunks
-        self.vectors = vectors
-        self.dense = dense
-        self.lexical = lexical
+        self.store = store
         self.embedder = embedder
         self.quote_max_chars = quote_max_chars
         self.sentence_vectors = sentence_vectors
@@ -194,25 +190,25 @@ class Searcher:
 
     def query(self, question: str, retriever: Retriever) -> Query:
         tokens = tuple(t for t in tokenize(question) if t not in _question_words())
-        weights = {t: self.lexical.idf(t) for t in set(tokens)}
+        weights = {t: self.store.idf(t) for t in set(tokens)}
         vector = self.embedder.embed_query(question) if retriever in ("dense", "hybrid") else None
         return Query(question, tokens, weights, vector, question_kind(question))
 
     def candidates(self, query: Query, retriever: Retriever) -> list[Candidate]:
         """Candidate chunks: the nearest by embedding, the best by BM25, or both."""
+        proposed = self.store.propose(
+            query.vector if retriever in ("dense", "hybrid") else None,
+            query.tokens if retriever in ("lexical", "hybrid") else None,
+            CANDIDATES,
+        )
         found: dict[int, Candidate] = {}
-        if query.vector is not None and retriever in ("dense", "hybrid"):
-            rows, scores = search_dense(self.dense, query.vector, CANDIDATES)
-            for row, cosine in zip(rows.tolist(), scores.tolist()):
-                found[row] = Candidate(row, cosine, 0.0)
-        if retriever in ("lexical", "hybrid"):
-            rows, scores = self.lexical.search(list(query.tokens), CANDIDATES)
-            for row, bm25 in zip(rows.tolist(), scores.tolist()):
-                if row in found:
-                    found[row] = Candidate(row, found[row].cosine, bm25)
-                else:
-                    cosine = float(self.vectors[row] @ query.vector) if query.vector is not None else 0.0
-                    found[row] = Candidate(row, cosine, bm25)
+        for row, cosine in zip(proposed.dense_rows.tolist(), proposed.dense_cosines.tolist()):
+            found[row] = Candidate(row, cosine, 0.0)
+        lexical = zip(
+            proposed.lexical_rows.tolist(), proposed.lexical_scores.tolist(), proposed.lexical_cosines.tolist()
+        )
+        for row, bm25, cosine in lexical:
+            found[row] = Candidate(row, found[row].cosine if row in found else cosine, bm25)
         return list(found.values())
 
     def features(self, query: Query, candidates: Sequence[Candidate]) -> list[SpanEvidence]:
@@ -220,7 +216,7 @@ class Searcher:
 
         Vectorized over all sentences of all candidates: a span's coverage is the weight of
         the OR of its sentences' question-word bitmasks, its sentence cosines a reduceat."""
-        candidates = [c for c in candidates if self.chunks[c.row].sentences]
+        candidates = [c for c in candidates if len(self._facts(c.row).windows)]
         if not candidates:
             return []
         facts = [self._facts(c.row) for c in candidates]
@@ -360,7 +356,7 @@ class Searcher:
         best first, are ``chosen`` (the training script calls this too)."""
         shown = chosen[:ANSWER_CONTEXT]
         total = sum(query.weights.values()) or 1.0
-        unknown = sum(w for t, w in query.weights.items() if not self.lexical.knows(t)) / total
+        unknown = sum(w for t, w in query.weights.items() if not self.store.knows(t)) / total
         top = shown[0]
         return answer_features(
             [r.score for r in shown[:2]],

@@ -5,12 +5,14 @@ a sentence, whatever punctuation says. Then, inside each block, Bling Fire's sen
 breaker (a compiled finite-state model that knows abbreviations such as "U.S.", "Dr.",
 "e.g.", decimals, money, quotes and ellipses) finds the boundaries. Its offsets are
 checked; a block it cannot handle falls back to a plain punctuation rule, so splitting
-never fails and never invents text.
+never fails and never invents text. A code block is one sentence, whatever it holds: its
+"# comment" is no heading and its "os.path." no full stop.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 # A line that starts a block of its own: list item, Markdown heading, table row, quote.
@@ -22,9 +24,28 @@ _LIST_MARKER = re.compile(r"(?:\d{1,3}|[A-Za-z]|[ivxlcdm]{1,5})[.)]|[-*+•▪�
 _FALLBACK_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentences of ``text[start:end]``, trimmed of surrounding whitespace, in order."""
+def split_sentences(
+    text: str, start: int = 0, end: int | None = None, code_blocks: Sequence[tuple[int, int]] = ()
+) -> list[tuple[int, int]]:
+    """Sentences of ``text[start:end]``, trimmed of surrounding whitespace, in order. Each
+    of the ``code_blocks`` (sorted ``(start, end)`` ranges) inside it is one sentence."""
     end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    position = start
+    for code_start, code_end in code_blocks:
+        code_start, code_end = max(code_start, position), min(code_end, end)
+        if code_start >= code_end:
+            continue
+        spans.extend(_prose(text, position, code_start))
+        a, b = _trim(text, code_start, code_end)
+        if a < b:
+            spans.append((a, b))
+        position = code_end
+    spans.extend(_prose(text, position, end))
+    return spans
+
+
+def _prose(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for block_start, block_end in _blocks(text, start, end):
         spans.extend(_sentences_in_block(text, block_start, block_end))

@@ -87,9 +87,13 @@ class Manifest:
     # What was indexed: each source's kind, location and (git) commit; {} before sources files.
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # file read but not indexed -> sha256
+    # Where the vectors and the lexical side live (index.vector_store); {}: FAISS, in the build.
+    vector_store: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
+        if not data["vector_store"]:
+            del data["vector_store"]  # a FAISS build stays readable by the versions before the choice
         return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
 
     @classmethod
@@ -107,7 +111,9 @@ def _record(fields: dict[str, Any]) -> DocumentRecord:
 def chunk_from_json(line: str) -> Chunk:
     """A chunk as a format-2 build's chunks.jsonl holds it: one JSON array a line."""
     document, start, end, line_start, line_end, section, text, sentences, page, *rest = json.loads(line)
-    tokens = tuple(rest[0]) if rest else ()  # indexes written before tokens were stored have none
+    # Indexes written before tokens (or code pieces) were stored have none.
+    tokens = tuple(rest[0]) if rest else ()
+    mid_code = tuple(rest[1]) if len(rest) > 1 else ()
     return Chunk(
         document,
         start,
@@ -119,6 +125,7 @@ def chunk_from_json(line: str) -> Chunk:
         tuple((a, b) for a, b in sentences),
         page,
         tokens,
+        mid_code,
     )
 
 

@@ -21,6 +21,9 @@ class Heading:
     level: int
     title: str
     anchor: str | None = None  # the HTML id a link can jump to (``page.html#anchor``)
+    # An API entry's signature (``os.path.join(path, *paths)``): it opens a section like a
+    # heading, but is part of the text and quoted with its description.
+    entry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,9 @@ class Chunk:
     # The BM25 tokens of each sentence, space-separated: computed once at build time, they
     # serve BM25 (re)builds and quote selection without tokenizing again.
     sentence_tokens: tuple[str, ...] = ()
+    # Indexes (into ``sentences``) of the pieces of a long code block after its first: a
+    # quote never starts inside a code block's middle.
+    mid_code: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -110,6 +111,29 @@ def docs_dir(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+VECTOR_STORES = ("faiss", "qdrant")
+
+
+@pytest.fixture(params=VECTOR_STORES)
+def vector_store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each vector store in turn: a module runs its engine tests on both by overriding
+    ``config`` with :func:`on_vector_store`."""
+    yield request.param
+    if request.param == "qdrant":
+        from index.qdrant_store import close_clients
+
+        close_clients()  # local mode holds its folder (and its points in memory) until closed
+
+
+def on_vector_store(config: EngineConfig, kind: str, folder: Path) -> EngineConfig:
+    """``config`` with the vectors and the lexical side in ``kind``: Qdrant in local mode in ``folder``."""
+    if kind == "faiss":
+        return config
+    from index.config import QdrantConfig
+
+    return dataclasses.replace(config, vector_store="qdrant", qdrant=QdrantConfig(path=folder / "qdrant"))
 
 
 @pytest.fixture

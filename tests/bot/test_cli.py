@@ -259,3 +259,14 @@ def test_index_verify_checks_every_checksum_and_names_a_damaged_file(workdir, ca
     error = capsys.readouterr().err
     assert error.startswith("error: 1 file of the index") and "fails its checksum: chunks/tokens.bin" in error
     assert "verbatim index --rebuild" in error and "Traceback" not in error
+
+
+def test_an_unreachable_qdrant_is_one_line_not_a_traceback(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("VERBATIM_VECTOR_STORE", "qdrant")
+    monkeypatch.setenv("VERBATIM_QDRANT_URL", "http://127.0.0.1:9")
+    assert main(["index"]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert lines == [
+        "error: Qdrant (VERBATIM_QDRANT_URL=http://127.0.0.1:9) cannot be used: [Errno 111] Connection refused. "
+        "Check that the server runs and the setting is right (a local-mode folder is open in one process only)."
+    ]

@@ -129,3 +129,38 @@ def test_only_the_process_with_shard_0_writes_the_index(monkeypatch):
     assert settings.shard_ids == [2, 3] and not settings.index_writer
     monkeypatch.setenv("VERBATIM_SHARD_IDS", "3,0")
     assert load_settings().index_writer
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"VERBATIM_VECTOR_STORE": "qdrant"}, "needs exactly one of VERBATIM_QDRANT_URL"),
+        (
+            {"VERBATIM_VECTOR_STORE": "qdrant", "VERBATIM_QDRANT_URL": "http://q:6333", "VERBATIM_QDRANT_PATH": "q"},
+            "not both",
+        ),
+        ({"VERBATIM_QDRANT_URL": "http://q:6333"}, "VERBATIM_QDRANT_URL is set but VERBATIM_VECTOR_STORE is faiss"),
+        ({"VERBATIM_VECTOR_STORE": "milvus"}, "VERBATIM_VECTOR_STORE: Input should be 'faiss' or 'qdrant'"),
+        (
+            {"VERBATIM_VECTOR_STORE": "qdrant", "VERBATIM_QDRANT_PATH": "q", "VERBATIM_QDRANT_COLLECTION": "a b"},
+            "VERBATIM_QDRANT_COLLECTION: String should match pattern",
+        ),
+    ],
+)
+def test_vector_store_settings_that_cannot_work_are_one_line(monkeypatch, environment, expected):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_qdrant_settings_reach_the_engine(monkeypatch, tmp_path):
+    assert load_settings().engine_config().vector_store == "faiss"
+    monkeypatch.setenv("VERBATIM_VECTOR_STORE", "Qdrant")
+    monkeypatch.setenv("VERBATIM_QDRANT_URL", "http://qdrant:6333")
+    monkeypatch.setenv("VERBATIM_QDRANT_API_KEY", "secret")
+    config = load_settings().engine_config()
+    assert config.vector_store == "qdrant" and config.qdrant is not None
+    assert (config.qdrant.url, config.qdrant.path, config.qdrant.api_key) == ("http://qdrant:6333", None, "secret")
+    assert "secret" not in repr(load_settings())

@@ -17,6 +17,14 @@ from index.engine import decide
 from index.quotes import is_lead_in, quote_windows
 from index.ranker import Ranker
 from index.store import IndexDirectory, read_chunks, read_sentence_vectors, sentence_offsets
+from tests.conftest import on_vector_store
+
+
+@pytest.fixture
+def config(config, vector_store, tmp_path):
+    """The engine tests run on each vector store (tests/conftest.py, VECTOR_STORES)."""
+    return on_vector_store(config, vector_store, tmp_path)
+
 
 TRIGGERS = (
     "# Triggers\n\n"

@@ -15,7 +15,13 @@ from index import (
     build_index,
 )
 from index.store import IndexDirectory, read_chunks
-from tests.conftest import HashingEmbedder
+from tests.conftest import HashingEmbedder, on_vector_store
+
+
+@pytest.fixture
+def config(config, vector_store, tmp_path):
+    """The engine tests run on each vector store (tests/conftest.py, VECTOR_STORES)."""
+    return on_vector_store(config, vector_store, tmp_path)
 
 
 def test_incremental_reindex_embeds_only_what_changed(config, embedder, docs_dir):
@@ -61,15 +67,17 @@ def test_a_second_builder_is_refused_while_one_is_writing(config, embedder, docs
     assert build_index(config, embedder).added == ("new.txt",)  # once it is done, the next one runs
 
 
-def test_manifest_records_model_chunking_versions_and_hashes(config, embedder):
+def test_manifest_records_model_chunking_versions_and_hashes(config, embedder, vector_store):
     build_index(config, embedder)
     build = IndexDirectory(config.index_dir).current_build()
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["model"] == HashingEmbedder.name and manifest["dimension"] == 256
-    assert manifest["chunking"] == {"max_chars": 400, "overlap": 1}
+    assert manifest["chunking"] == {"max_chars": 400, "overlap": 1, "sentences": 2}
     assert {"faiss-cpu", "bm25s", "numpy"} <= set(manifest["versions"])
     assert len(manifest["documents"]["seed.txt"]["sha256"]) == 64
-    assert {"chunks/rows.npy", "chunks/text.bin", "vectors.npy", "dense.faiss"} <= set(manifest["files"])
+    in_the_build = {"faiss": {"vectors.npy", "dense.faiss"}, "qdrant": {"lexical/document_frequency.json"}}
+    assert {"chunks/rows.npy", "chunks/text.bin", *in_the_build[vector_store]} <= set(manifest["files"])
+    assert manifest.get("vector_store", {}).get("kind", "faiss") == vector_store
 
 
 def test_missing_index_says_how_to_build_one(config, embedder):
@@ -88,9 +96,10 @@ def test_a_different_model_is_refused_with_the_way_out(config, embedder):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
-def test_damaged_index_files_are_detected_on_load(config, embedder, damage):
+def test_damaged_index_files_are_detected_on_load(config, embedder, damage, vector_store):
     build_index(config, embedder)
-    target = IndexDirectory(config.index_dir).current_build() / "vectors.npy"
+    damaged = "vectors.npy" if vector_store == "faiss" else "sentence_vectors.npy"  # Qdrant holds the vectors
+    target = IndexDirectory(config.index_dir).current_build() / damaged
     if damage == "truncate":
         target.write_bytes(target.read_bytes()[:100])
     elif damage == "garble":

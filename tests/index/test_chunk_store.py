@@ -47,8 +47,11 @@ def test_every_stored_chunk_is_its_document_text_at_its_offsets(config, embedder
 
 def test_the_store_gives_back_exactly_the_chunks_it_was_given(config, embedder, docs_dir, tmp_path):
     _many_documents(docs_dir, 3)
+    code = "\n".join(f"    result_{i} = compute(value_{i}, factor={i})" for i in range(40))
+    (docs_dir / "code.md").write_text(f"# Code\n\nAn example:\n\n```python\n{code}\n```\n", encoding="utf-8")
     build_index(config, embedder)
     original = list(read_chunks(_live(config)))
+    assert any(c.mid_code for c in original) and any(c.page is None for c in original)
     folder = tmp_path / "copy"
     folder.mkdir()
     ChunkTable.from_chunks(original).save(folder)

@@ -50,6 +50,7 @@ import os, signal, sys
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 import index.build
+import index.vector_store
 from index.lexical import LexicalIndex
 from index.store import IndexDirectory
 from tests.conftest import HashingEmbedder
@@ -58,8 +59,8 @@ from index.chunking import ChunkingParams
 
 owner, attribute, when = {{
     "chunks written": (index.build, "write_chunks", "after"),
-    "vectors written": (index.build, "write_vectors", "after"),
-    "FAISS index written": (index.build, "save_dense_index", "after"),
+    "vectors written": (index.vector_store, "write_vectors", "after"),
+    "FAISS index written": (index.vector_store, "save_dense_index", "after"),
     "BM25 index written": (LexicalIndex, "save", "after"),
     "manifest written": (index.build, "write_manifest", "after"),
     "before CURRENT is switched": (IndexDirectory, "_point_to", "before"),
@@ -127,8 +128,8 @@ def _disk_full(*args, **kwargs):
 
 WRITE_STEPS = {
     "chunks": ("index.build", "write_chunks"),
-    "vectors": ("index.build", "write_vectors"),
-    "FAISS index": ("index.build", "save_dense_index"),
+    "vectors": ("index.vector_store", "write_vectors"),
+    "FAISS index": ("index.vector_store", "save_dense_index"),
     "BM25 index": ("index.lexical.LexicalIndex", "save"),
     "manifest": ("index.build", "write_manifest"),
     "flush to disk": ("index.store", "_fsync_tree"),

@@ -8,6 +8,14 @@ from hypothesis import strategies as st
 
 from index import DocumentNotFoundError, Engine, InvalidQuestionError, build_index
 from index.types import RETRIEVERS, Passage
+from tests.conftest import on_vector_store
+
+
+@pytest.fixture
+def config(config, vector_store, tmp_path):
+    """The engine tests run on each vector store (tests/conftest.py, VECTOR_STORES)."""
+    return on_vector_store(config, vector_store, tmp_path)
+
 
 # Sentences as people type them: hard-wrapped, with double spaces and tabs inside.
 SHEARING = (

@@ -3,7 +3,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index import Engine, InvalidQuestionError, build_index
+from tests.conftest import on_vector_store
 from tests.hostile import HOSTILE_QUESTIONS
+
+
+@pytest.fixture
+def config(config, vector_store, tmp_path):
+    """The engine tests run on each vector store (tests/conftest.py, VECTOR_STORES)."""
+    return on_vector_store(config, vector_store, tmp_path)
 
 
 @pytest.fixture

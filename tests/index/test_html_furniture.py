@@ -31,7 +31,8 @@ def _without_main(html: str) -> str:
 
 def _assert_offsets_valid(parsed) -> None:  # type: ignore[no-untyped-def]
     for heading in parsed.headings:
-        assert parsed.text[heading.start : heading.start + len(heading.title)] == heading.title
+        title = heading.title.removesuffix("…")  # a long signature's title is cut
+        assert parsed.text[heading.start : heading.start + len(title)] == title
     assert parsed.text == parsed.text.strip()
 
 
@@ -55,8 +56,9 @@ CASES = [
             "Python Software Foundation",
             "Please donate",
             "3.11.2 Documentation",
+            "¶",
         ],
-        ["os.path — Common pathname manipulations ¶"],
+        ["os.path — Common pathname manipulations"],
     ),
     (
         "mkdocs-material.html",
@@ -124,7 +126,7 @@ def test_furniture_is_dropped_and_content_kept(name, needed, furniture, headings
         assert text in parsed.text
     for text in furniture:
         assert text not in parsed.text, text
-    titles = [h.title for h in parsed.headings]
+    titles = [h.title for h in parsed.headings if not h.entry]
     # Without a container a page's own <header> cannot be told from the site's banner.
     expected = headings if variant == "as shipped" or name != "docusaurus-doc.html" else headings[1:]
     assert titles == expected

@@ -1,0 +1,185 @@
+"""Where candidate chunks come from: one build's vectors and lexical side, behind one interface.
+
+Two stores implement it. FAISS (the default) keeps ``vectors.npy``, ``dense.faiss`` and the
+bm25s index in the build folder. Qdrant (:mod:`index.qdrant_store`) keeps the vectors and
+BM25 term weights in one collection per build, for several machines sharing one store. Either
+way the chunk store, the sentence vectors and the term statistics stay in the build folder,
+and a build names its store in the manifest (``vector_store``).
+
+A :class:`VectorBackend` writes a build's side and makes it live; the :class:`VectorStore`
+it opens answers queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from index.config import EngineConfig, VectorStoreKind
+from index.dense import build_dense_index, describe, load_dense_index, save_dense_index, search_dense
+from index.errors import CorruptIndexError, IndexMismatchError
+from index.lexical import LexicalIndex, chunk_tokens
+from index.store import Manifest, read_vectors, write_vectors
+from index.types import Chunk
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposals:
+    """The chunk rows a store proposes for a query, best first within each retriever."""
+
+    dense_rows: np.ndarray
+    dense_cosines: np.ndarray
+    lexical_rows: np.ndarray
+    lexical_scores: np.ndarray  # BM25
+    # The true cosine of each lexical row's vector with the query's (zeros without a vector):
+    # the abstain decision reads cosines, never a rank or a fused score.
+    lexical_cosines: np.ndarray
+
+
+class VectorStore(Protocol):
+    """One loaded build's vectors and lexical side. Thread-safe for reads."""
+
+    kind: VectorStoreKind
+
+    def __len__(self) -> int: ...
+
+    def propose(self, vector: np.ndarray | None, tokens: Sequence[str] | None, k: int) -> Proposals:
+        """The ``k`` nearest chunks to ``vector`` (unless None) and the ``k`` best BM25
+        matches of ``tokens`` (unless None)."""
+        ...
+
+    def idf(self, token: str) -> float: ...
+
+    def knows(self, token: str) -> bool:
+        """True when some chunk holds ``token``."""
+        ...
+
+
+class VectorBackend(Protocol):
+    """Writes one build's vectors and lexical side, makes them live, and opens them."""
+
+    kind: VectorStoreKind
+
+    def write(self, folder: Path, build: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        """Store the build's side (``folder`` is the build being written); returns the
+        manifest's ``vector_store`` entry, with ``dense_index`` describing the dense index."""
+        ...
+
+    def publish(self, build: str) -> None:
+        """Called once the build is live (``CURRENT`` names it)."""
+        ...
+
+    def discard(self, build: str) -> None:
+        """Called when the build failed before it went live."""
+        ...
+
+    def open(self, build_dir: Path, manifest: Manifest) -> VectorStore: ...
+
+    def stored_vectors(self, build_dir: Path, manifest: Manifest) -> np.ndarray:
+        """Every chunk vector of a build, row i for chunk i (an incremental build reuses them)."""
+        ...
+
+
+def store_kind(manifest: Manifest) -> VectorStoreKind:
+    """The store a build was written to (builds from before the choice existed: FAISS)."""
+    kind = manifest.vector_store.get("kind", "faiss")
+    return "qdrant" if kind == "qdrant" else "faiss"
+
+
+def vector_backend(config: EngineConfig, kind: VectorStoreKind | None = None) -> VectorBackend:
+    """The backend of the configured store (or of ``kind``, for reading an older build)."""
+    kind = kind or config.vector_store
+    if kind == "qdrant":
+        from index.qdrant_store import QdrantBackend
+
+        return QdrantBackend.from_config(config)
+    return FaissBackend()
+
+
+def check_store(manifest: Manifest, config: EngineConfig) -> None:
+    """Refuse a build written to another store than the configured one."""
+    built = store_kind(manifest)
+    if built != config.vector_store:
+        raise IndexMismatchError(
+            f"The index was built with the {built} vector store, but VERBATIM_VECTOR_STORE={config.vector_store}.",
+            hint="Run: verbatim index (it moves the index to the configured store, reusing its vectors), "
+            f"or set VERBATIM_VECTOR_STORE={built}.",
+        )
+
+
+class FaissStore:
+    """FAISS over the memory-mapped ``vectors.npy``, and bm25s."""
+
+    kind: VectorStoreKind = "faiss"
+
+    def __init__(self, vectors: np.ndarray, dense: Any, lexical: LexicalIndex) -> None:
+        self.vectors = vectors
+        self.dense = dense
+        self.lexical = lexical
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def propose(self, vector: np.ndarray | None, tokens: Sequence[str] | None, k: int) -> Proposals:
+        dense_rows, dense_cosines = (
+            search_dense(self.dense, vector, k) if vector is not None else (_NO_ROWS, _NO_SCORES)
+        )
+        lexical_rows, lexical_scores = (
+            self.lexical.search(list(tokens), k) if tokens is not None else (_NO_ROWS, _NO_SCORES)
+        )
+        if vector is not None and len(lexical_rows):
+            # Memory-mapped: only these rows are read.
+            lexical_cosines = np.asarray(self.vectors[lexical_rows], dtype=np.float32) @ vector
+        else:
+            lexical_cosines = np.zeros(len(lexical_rows), dtype=np.float32)
+        return Proposals(dense_rows, dense_cosines, lexical_rows, lexical_scores, lexical_cosines)
+
+    def idf(self, token: str) -> float:
+        return self.lexical.idf(token)
+
+    def knows(self, token: str) -> bool:
+        return self.lexical.knows(token)
+
+
+class FaissBackend:
+    """vectors.npy, dense.faiss and lexical/ in the build folder; the folder swap makes them live."""
+
+    kind: VectorStoreKind = "faiss"
+
+    def __init__(self, dense_kind: str | None = None) -> None:
+        self.dense_kind = dense_kind  # None: the kind that suits the corpus size (index.dense)
+
+    def write(self, folder: Path, build: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        write_vectors(folder, vectors)
+        dense = build_dense_index(vectors, self.dense_kind)
+        save_dense_index(dense, folder / "dense.faiss")
+        LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
+        return {"dense_index": describe(dense)}  # no entry: FAISS (store_kind)
+
+    def publish(self, build: str) -> None:
+        return None
+
+    def discard(self, build: str) -> None:
+        return None
+
+    def open(self, build_dir: Path, manifest: Manifest) -> FaissStore:
+        # Memory-mapped: only the rows of BM25-only candidates are ever read.
+        vectors = read_vectors(build_dir, mmap=True)
+        dense = load_dense_index(build_dir / "dense.faiss")
+        lexical = LexicalIndex.load(build_dir / "lexical")
+        if not len(vectors) == dense.ntotal == len(lexical):
+            raise CorruptIndexError(
+                f"The index in {build_dir} is inconsistent (vector, FAISS and BM25 counts differ).",
+                hint="Rebuild it with: verbatim index --rebuild",
+            )
+        return FaissStore(vectors, dense, lexical)
+
+    def stored_vectors(self, build_dir: Path, manifest: Manifest) -> np.ndarray:
+        return read_vectors(build_dir)
