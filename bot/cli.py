@@ -24,7 +24,7 @@ from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_inde
 from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
 from index.sources.sync import check_source_name, source_statuses
-from index.store import live_sources
+from index.store import live_sources, verify_index
 
 if TYPE_CHECKING:
     from bot.record import RecordStore
@@ -106,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="documents folder (overrides --docs)")
     index.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
+    index.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every file of the live index against its checksum instead of indexing",
+    )
     index.add_argument(
         "--source", metavar="NAME", help="fetch only this source of the sources file (the others as last synced)"
     )
@@ -257,6 +262,13 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
+    if args.verify:
+        checked = verify_index(settings.index_dir)
+        print(
+            f"Index {checked.build} verified: {checked.files} files ({_size(checked.bytes)}, "
+            f"{checked.chunks} chunks) match their checksums ({checked.seconds:.1f} s)."
+        )
+        return 0
     check_writable(settings.index_dir)
     config = settings.engine_config()
     if config.sources is not None and args.dir is not None:
@@ -272,6 +284,10 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         built = update_index(config, embedder, only=args.source, rebuild=args.rebuild, progress=progress)
     print(render_build_report(built, verbose=args.verbose))
     return 0
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
 def _stale_notice(changed: list[str]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from index.chunk_store import ChunkTable, concatenated_ranges
 from index.config import EngineConfig
 from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
-from index.lexical import with_sentence_tokens
 from index.loading import chunks_of
 from index.store import (
     DocumentRecord,
@@ -31,7 +31,6 @@ from index.store import (
     read_chunks,
     read_manifest,
     read_sentence_vectors,
-    sentence_offsets,
     write_chunks,
     write_manifest,
     write_sentence_vectors,
@@ -45,6 +44,9 @@ log = logging.getLogger(__name__)
 FOLDER_SOURCE = ""
 # The sentence splitter's version, kept in the manifest's chunking: 2 keeps each code block whole.
 SENTENCE_SPLITTER = 2
+
+# Chunks whose vectors a reindex carries over at a time.
+_CARRY_BLOCK = 50_000
 
 # progress(stage, done, total): stages are "reading" and "embedding".
 Progress = Callable[[str, int, int], None]
@@ -74,8 +76,8 @@ def embedding_input(chunk: Chunk, title: str) -> str:
 @dataclass
 class _Previous:
     records: dict[str, DocumentRecord]
-    chunks_by_document: dict[str, list[int]]
-    chunks: list[Chunk]
+    chunks_by_document: dict[str, np.ndarray]
+    chunks: ChunkTable
     vectors: np.ndarray
     sentence_vectors: np.ndarray
 
@@ -93,8 +95,9 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
         chunks = read_chunks(build)
         # From the store the live build was written to, which may not be the configured one.
         vectors = vector_backend(config, store_kind(manifest)).stored_vectors(build, manifest)
-        sentence_vectors = read_sentence_vectors(build)
-        if sentence_vectors is None:
+        # Mapped: only the rows carried over are read, once.
+        sentence_vectors = read_sentence_vectors(build, mmap=True)
+        if sentence_vectors is None or len(vectors) != len(chunks) or len(sentence_vectors) != chunks.sentence_count:
             return None
     except IndexMismatchError as exc:
         log.info("model_changed_full_rebuild", extra={"reason": exc.message})
@@ -102,10 +105,7 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
     except VerbatimError as exc:
         log.warning("previous_index_unusable_full_rebuild", extra={"reason": exc.message})
         return None
-    by_document: dict[str, list[int]] = {}
-    for i, chunk in enumerate(chunks):
-        by_document.setdefault(chunk.document, []).append(i)
-    return _Previous(manifest.documents, by_document, chunks, vectors, sentence_vectors)
+    return _Previous(manifest.documents, chunks.rows_of_documents(), chunks, vectors, sentence_vectors)
 
 
 def _chunking_dict(config: EngineConfig) -> dict[str, int]:
@@ -133,18 +133,19 @@ def build_index(
     with directory.write_lock():
         previous = None if rebuild else _load_previous(directory, config, embedder)
         plan = _plan(roots, previous, config, progress)
-        if not plan.chunks:
+        chunks = plan.table()
+        if not len(chunks):
             where = ", ".join(str(r.folder) for r in roots)
             raise NoDocumentsError(
                 f"Nothing to index in {where}: no readable .md, .txt, .rst, .html or .pdf files.",
                 hint="Add documents there, or point VERBATIM_DOCS_DIR at your documents.",
             )
         vectors, sentence_vectors = _vectors_for(
-            plan.chunks, plan.reused_rows, previous, embedder, plan.titles, config.batch_size, progress
+            chunks, plan.reused_rows, previous, embedder, plan.titles, config.batch_size, progress
         )
         write_build(
             directory,
-            plan.chunks,
+            chunks,
             vectors,
             model=embedder.name,
             chunking=_chunking_dict(config),
@@ -178,7 +179,11 @@ class _Plan:
     """What the new build holds: each chunk, and where its vector comes from."""
 
     built_at: str
-    chunks: list[Chunk] = field(default_factory=list)
+    # The chunks in order: runs of rows of the previous build's table, and new chunks.
+    parts: list[tuple[ChunkTable, np.ndarray]] = field(default_factory=list)
+    new_chunks: list[Chunk] = field(default_factory=list)
+    _reused: list[np.ndarray] = field(default_factory=list)
+    _reused_from: ChunkTable | None = None
     reused_rows: list[int] = field(default_factory=list)  # previous vector row per chunk, or -1
     records: dict[str, DocumentRecord] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
@@ -188,6 +193,34 @@ class _Plan:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+
+    def reuse(self, table: ChunkTable, rows: np.ndarray) -> None:
+        """Carry ``rows`` of ``table`` over (consecutive calls make one part)."""
+        self._flush_new()
+        self._reused.append(rows)
+        self._reused_from = table
+        self.reused_rows.extend(rows.tolist())
+
+    def add(self, chunks: list[Chunk]) -> None:
+        self._flush_reused()
+        self.new_chunks.extend(chunks)
+        self.reused_rows.extend([-1] * len(chunks))
+
+    def table(self) -> ChunkTable:
+        """All chunks of the new build, as one table."""
+        self._flush_reused()
+        self._flush_new()
+        return ChunkTable.concatenate(self.parts)
+
+    def _flush_new(self) -> None:
+        if self.new_chunks:
+            self.parts.append((ChunkTable.from_chunks(self.new_chunks), np.arange(len(self.new_chunks))))
+            self.new_chunks = []
+
+    def _flush_reused(self) -> None:
+        if self._reused and self._reused_from is not None:
+            self.parts.append((self._reused_from, np.concatenate(self._reused)))
+            self._reused = []
 
 
 def _plan(
@@ -209,9 +242,7 @@ def _plan(
             digest = hashlib.sha256(data).hexdigest()
             old = previous.records.get(name) if previous else None
             if previous is not None and old is not None and old.sha256 == digest:
-                rows = previous.chunks_by_document.get(name, [])
-                plan.chunks.extend(with_sentence_tokens(previous.chunks[r]) for r in rows)
-                plan.reused_rows.extend(rows)
+                plan.reuse(previous.chunks, previous.chunks_by_document.get(name, np.zeros(0, dtype=np.int64)))
                 # Same text, maybe a new commit: the link follows, the vectors stay.
                 plan.records[name] = replace(old, link=link, source=source)
                 plan.titles[name] = old.title
@@ -228,8 +259,7 @@ def _plan(
             log.warning("document_failed", extra={"document": name}, exc_info=True)
             plan.skipped.append(SkippedFile(name, f"could not be parsed ({type(exc).__name__}: {exc})"))
             continue
-        plan.chunks.extend(document_chunks)
-        plan.reused_rows.extend([-1] * len(document_chunks))
+        plan.add(document_chunks)
         plan.records[name] = DocumentRecord(
             path=name,
             sha256=digest,
@@ -255,7 +285,7 @@ def _report(plan: _Plan, previous: _Previous | None, config: EngineConfig, secon
         removed=tuple(sorted(set(previous.records) - set(plan.records))) if previous else (),
         unchanged=tuple(plan.unchanged),
         skipped=tuple(plan.skipped),
-        chunks=len(plan.chunks),
+        chunks=len(plan.reused_rows),
         embedded_chunks=sum(1 for r in plan.reused_rows if r < 0),
         seconds=seconds,
         index_dir=str(config.index_dir),
@@ -266,7 +296,7 @@ def _report(plan: _Plan, previous: _Previous | None, config: EngineConfig, secon
 
 def write_build(
     directory: IndexDirectory,
-    chunks: list[Chunk],
+    chunks: Sequence[Chunk],
     vectors: np.ndarray,
     *,
     model: str,
@@ -283,6 +313,7 @@ def write_build(
     manifest) and make it live. ``backend``: FAISS (of ``dense_kind``) unless given.
 
     Without ``sentence_vectors`` a sentence is judged by its chunk's vector (benchmarks)."""
+    table = ChunkTable.from_chunks(chunks)
     backend = backend or FaissBackend(dense_kind)
     manifest_fields = {
         "model": model,
@@ -298,7 +329,7 @@ def write_build(
     try:
         with directory.new_build() as folder:
             name = folder.name.removesuffix(".partial")
-            _write_build_files(folder, name, chunks, vectors, sentence_vectors, backend, manifest_fields)
+            _write_build_files(folder, name, table, vectors, sentence_vectors, backend, manifest_fields)
     except BaseException:
         if name:
             backend.discard(name)
@@ -309,7 +340,7 @@ def write_build(
 def _write_build_files(
     folder: Path,
     name: str,
-    chunks: list[Chunk],
+    chunks: ChunkTable,
     vectors: np.ndarray,
     sentence_vectors: np.ndarray | None,
     backend: VectorBackend,
@@ -323,7 +354,7 @@ def _write_build_files(
 
 
 def _vectors_for(
-    chunks: list[Chunk],
+    chunks: ChunkTable,
     reused_rows: list[int],
     previous: _Previous | None,
     embedder: Embedder,
@@ -332,21 +363,24 @@ def _vectors_for(
     progress: Progress | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chunk vectors and sentence vectors: carried over for reused chunks, embedded for the rest."""
-    todo = [i for i, row in enumerate(reused_rows) if row < 0]
+    reused = np.asarray(reused_rows, dtype=np.int64)
+    todo = np.flatnonzero(reused < 0).tolist()
     dimension = previous.vectors.shape[1] if previous is not None else embedder.dimension
     vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
-    offsets = sentence_offsets(chunks)
+    offsets = chunks.sentence_offsets
     sentence_vectors = np.zeros((int(offsets[-1]), dimension), dtype=np.float16)
     if previous is not None:
-        kept = [i for i, row in enumerate(reused_rows) if row >= 0]
-        if kept:
-            vectors[kept] = previous.vectors[[reused_rows[i] for i in kept]]
-            old_offsets = sentence_offsets(previous.chunks)
-            for i in kept:
-                old = reused_rows[i]
-                sentence_vectors[offsets[i] : offsets[i + 1]] = previous.sentence_vectors[
-                    old_offsets[old] : old_offsets[old + 1]
-                ]
+        kept = np.flatnonzero(reused >= 0)
+        old_offsets = previous.chunks.sentence_offsets
+        # In blocks, so that a million chunks never hold a second copy of the sentence vectors.
+        for block in np.array_split(kept, max(1, len(kept) // _CARRY_BLOCK)):
+            if not len(block):
+                continue
+            old = reused[block]
+            vectors[block] = previous.vectors[old]
+            sentence_vectors[concatenated_ranges(offsets[block], offsets[block + 1])] = previous.sentence_vectors[
+                concatenated_ranges(old_offsets[old], old_offsets[old + 1])
+            ]
     step = max(batch_size * 8, 1)
     for done in range(0, len(todo), step):
         batch = todo[done : done + step]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.chunk_store import ChunkTable
 from index.config import EngineConfig
 from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
@@ -79,7 +80,7 @@ class Engine:
         config: EngineConfig,
         embedder: Embedder,
         manifest: Manifest,
-        chunks: list[Chunk],
+        chunks: ChunkTable,
         searcher: Searcher,
         build_dir: Path,
     ) -> None:
@@ -93,8 +94,11 @@ class Engine:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, config: EngineConfig, embedder: Embedder, *, verify: bool = True) -> Engine:
-        """Open the live index build; raises a :class:`VerbatimError` saying how to fix it."""
+    def load(cls, config: EngineConfig, embedder: Embedder, *, verify: bool = False) -> Engine:
+        """Open the live index build; raises a :class:`VerbatimError` saying how to fix it.
+
+        Every file's size and the chunk store's shapes are checked; with ``verify`` every
+        file's checksum too (``verbatim index --verify`` does that without loading)."""
         build = IndexDirectory(Path(config.index_dir)).current_build()
         manifest = read_manifest(build, expected_model=embedder.name, verify=verify)
         check_store(manifest, config)
@@ -107,7 +111,7 @@ class Engine:
                 f"The index in {build} cannot be read ({type(exc).__name__}).",
                 hint="Rebuild it with: verbatim index --rebuild",
             ) from exc
-        sentences = sum(len(c.sentences) for c in chunks)
+        sentences = chunks.sentence_count
         if len(chunks) != len(store) or (sentence_vectors is not None and len(sentence_vectors) != sentences):
             raise CorruptIndexError(
                 f"The index in {build} is inconsistent (chunk and vector counts differ).",
@@ -154,11 +158,7 @@ class Engine:
     def _sections(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         """Each document's heading paths in document order, computed once per engine."""
         if self._sections_cache is None:
-            found: dict[str, dict[tuple[str, ...], None]] = {}
-            for chunk in self._chunks:
-                if chunk.section:
-                    found.setdefault(chunk.document, {})[chunk.section] = None
-            self._sections_cache = {path: tuple(paths) for path, paths in found.items()}
+            self._sections_cache = self._chunks.sections_by_document()
         return self._sections_cache
 
     # ------------------------------------------------------------------ asking
@@ -236,16 +236,17 @@ class Engine:
     def section_opening(self, document: str, section: tuple[str, ...]) -> Passage:
         """The first sentences of one section, verbatim (within the quote budget): what a reader
         sees on choosing a suggested section when the documents did not answer."""
-        for chunk in self._chunks:
-            if chunk.document == document and chunk.section == section:
-                if not chunk.sentences:
-                    return self._passage(chunk, chunk.start, chunk.end, 0.0, 0.0)
-                start, end = chunk.sentences[0]
-                for _, sentence_end in chunk.sentences[1:]:
-                    if sentence_end - start > self.config.quote_max_chars:
-                        break
-                    end = sentence_end
-                return self._passage(chunk, start, end, 0.0, 0.0)
+        row = self._chunks.first_row_of(document, section)
+        if row is not None:
+            chunk = self._chunks[row]
+            if not chunk.sentences:
+                return self._passage(chunk, chunk.start, chunk.end, 0.0, 0.0)
+            start, end = chunk.sentences[0]
+            for _, sentence_end in chunk.sentences[1:]:
+                if sentence_end - start > self.config.quote_max_chars:
+                    break
+                end = sentence_end
+            return self._passage(chunk, start, end, 0.0, 0.0)
         raise DocumentNotFoundError(
             f"No section {' › '.join((document, *section))!r} is indexed.", hint="See the list with /sources."
         )

@@ -129,5 +129,6 @@ class LexicalIndex:
         import bm25s
 
         stats = json.loads((folder / "document_frequency.json").read_text(encoding="utf-8"))
-        retriever = bm25s.BM25.load(str(folder / "bm25")) if (folder / "bm25").exists() else None
+        # Mapped: a query reads the postings of its own words only.
+        retriever = bm25s.BM25.load(str(folder / "bm25"), mmap=True) if (folder / "bm25").exists() else None
         return cls(retriever, stats["df"], int(stats["size"]))

@@ -49,8 +49,10 @@ CANDIDATES = 30
 # IDF-weighted question coverage. Chosen on the first half of SQuAD v1.1 dev and checked
 # on the second half (README, "Answer quality"); 0.8 to 1.3 all score within half a point.
 COVERAGE_WEIGHT = 1.0
-# Facts of recently seen chunks are cached; this caps the cache.
-_FACTS_CACHE_ROWS = 50_000
+# Facts of recently seen chunks are cached; this caps the cache. A row's facts take about
+# 31 KB (token sets per sentence): 50,000 rows grew a long-running engine by 1.5 GB, this many
+# hold about 125 MB, a few hundred questions' candidates.
+_FACTS_CACHE_ROWS = 4_096
 # The answerability model reads the first this many selected spans (whatever k was asked).
 ANSWER_CONTEXT = 3
 # Spans of a chunk the learned ranker scores: the best few by coverage and sentence cosine.
@@ -154,7 +156,7 @@ class Searcher:
         self.embedder = embedder
         self.quote_max_chars = quote_max_chars
         self.sentence_vectors = sentence_vectors
-        self.sentence_offsets = sentence_offsets(list(chunks))
+        self.sentence_offsets = sentence_offsets(chunks)
         self.ranker = ranker
         # The reader only joins a learned ranking whose scores its settings were fitted to.
         self.reader = reader if ranker is not None and reader is not None and reader.settings else None

@@ -5,7 +5,7 @@ Layout of the index directory::
     CURRENT               name of the build that is live (replaced atomically)
     builds/<id>/          one complete build
         manifest.json     model, dimension, chunking, versions, documents, file checksums
-        chunks.jsonl      one chunk a line
+        chunks/           the chunk store: columns, text and tokens (index.chunk_store)
         vectors.npy       float32 embeddings, row i belongs to chunk i
         sentence_vectors.npy  float16 embeddings of every chunk's sentences, chunk by chunk
         dense.faiss       FAISS index over the vectors
@@ -26,13 +26,14 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index.chunk_store import ChunkStoreError, ChunkTable
 from index.errors import (
     CorruptIndexError,
     IndexMismatchError,
@@ -45,7 +46,11 @@ from index.types import Chunk
 log = logging.getLogger(__name__)
 
 # 2: sentence vectors (sentence_vectors.npy) beside the chunk vectors.
-FORMAT_VERSION = 2
+# 3: the columnar chunk store (chunks/) instead of chunks.jsonl.
+FORMAT_VERSION = 3
+# Formats this version still reads: a format-2 build's chunks.jsonl is read into memory.
+READABLE_FORMATS = (2, 3)
+_LEGACY_CHUNKS = "chunks.jsonl"
 _CURRENT = "CURRENT"
 _BUILDS = "builds"
 _LOCK = ".build.lock"
@@ -103,26 +108,8 @@ def _record(fields: dict[str, Any]) -> DocumentRecord:
     return DocumentRecord(**fields)
 
 
-def chunk_to_json(chunk: Chunk) -> str:
-    return json.dumps(
-        [
-            chunk.document,
-            chunk.start,
-            chunk.end,
-            chunk.line_start,
-            chunk.line_end,
-            list(chunk.section),
-            chunk.text,
-            [list(s) for s in chunk.sentences],
-            chunk.page,
-            list(chunk.sentence_tokens),
-            list(chunk.mid_code),
-        ],
-        ensure_ascii=False,
-    )
-
-
 def chunk_from_json(line: str) -> Chunk:
+    """A chunk as a format-2 build's chunks.jsonl holds it: one JSON array a line."""
     document, start, end, line_start, line_end, section, text, sentences, page, *rest = json.loads(line)
     # Indexes written before tokens (or code pieces) were stored have none.
     tokens = tuple(rest[0]) if rest else ()
@@ -239,7 +226,8 @@ class IndexDirectory:
             shutil.rmtree(path, ignore_errors=True)
 
     def _remove_old_builds(self, keep: str) -> None:
-        # A reader that opened the previous build has all it needs in memory already.
+        # A reader that opened the previous build keeps reading it: its files are memory-mapped
+        # or in memory, and an unlinked file stays readable while it is mapped.
         for path in self.builds.iterdir():
             if path.name != keep and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -257,17 +245,19 @@ def write_manifest(folder: Path, manifest_fields: dict[str, Any]) -> Manifest:
     return manifest
 
 
-def read_manifest(build: Path, *, expected_model: str | None, verify: bool = True) -> Manifest:
-    """Read and check a build's manifest; with ``verify`` every file's checksum too."""
+def read_manifest(build: Path, *, expected_model: str | None, verify: bool = False) -> Manifest:
+    """Read and check a build's manifest: every file is there with the size it was written
+    with; with ``verify`` its checksum is read too (seconds at a million chunks)."""
     try:
         manifest = Manifest.from_json((build / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CorruptIndexError(f"The index in {build} has no manifest.", hint=_REBUILD_HINT) from None
     except (ValueError, TypeError, KeyError) as exc:
         raise CorruptIndexError(f"The index manifest in {build} is unreadable ({exc}).", hint=_REBUILD_HINT) from exc
-    if manifest.format_version != FORMAT_VERSION:
+    if manifest.format_version not in READABLE_FORMATS:
         raise IndexMismatchError(
-            f"The index was written in format {manifest.format_version}; this version reads format {FORMAT_VERSION}.",
+            f"The index was written in format {manifest.format_version}; this version reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}.",
             hint=_REBUILD_HINT,
         )
     if expected_model is not None and manifest.model != expected_model:
@@ -276,18 +266,55 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Tru
             hint="Rebuild it with: verbatim index (it rebuilds in full when the model changes), "
             "or set VERBATIM_MODEL / VERBATIM_BACKEND back to what it was built with.",
         )
-    if verify:
-        for relative, expected in manifest.files.items():
-            path = build / relative
-            if (
-                not path.is_file()
-                or path.stat().st_size != expected["bytes"]
-                or file_checksum(path) != expected["sha256"]
-            ):
-                raise CorruptIndexError(
-                    f"The index file {relative} is missing, truncated or damaged.", hint=_REBUILD_HINT
-                )
+    damaged = damaged_files(build, manifest, checksums=verify)
+    if damaged:
+        raise CorruptIndexError(f"The index file {damaged[0]} is missing, truncated or damaged.", hint=_REBUILD_HINT)
     return manifest
+
+
+def damaged_files(build: Path, manifest: Manifest, *, checksums: bool) -> list[str]:
+    """The files of ``build`` that are missing or differ in size from the manifest (and, with
+    ``checksums``, in content)."""
+    damaged = []
+    for relative, expected in manifest.files.items():
+        path = build / relative
+        if (
+            not path.is_file()
+            or path.stat().st_size != expected["bytes"]
+            or (checksums and file_checksum(path) != expected["sha256"])
+        ):
+            damaged.append(relative)
+    return damaged
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What ``verbatim index --verify`` checked of the live build."""
+
+    build: str
+    files: int
+    bytes: int
+    chunks: int
+    seconds: float
+
+
+def verify_index(root: Path) -> Verification:
+    """Read every file of the live build against its manifest checksum and check the chunk
+    store's shapes; :class:`CorruptIndexError` names what is damaged."""
+    started = time.perf_counter()
+    build = IndexDirectory(root).current_build()
+    manifest = read_manifest(build, expected_model=None, verify=False)
+    damaged = damaged_files(build, manifest, checksums=True)
+    if damaged:
+        shown = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        raise CorruptIndexError(
+            f"{len(damaged)} file{'s' if len(damaged) != 1 else ''} of the index in {build} "
+            f"{'fails its' if len(damaged) == 1 else 'fail their'} checksum: {shown}.",
+            hint=_REBUILD_HINT,
+        )
+    chunks = len(read_chunks(build))
+    size = sum(int(f["bytes"]) for f in manifest.files.values())
+    return Verification(build.name, len(manifest.files), size, chunks, time.perf_counter() - started)
 
 
 def live_sources(index_dir: Path) -> dict[str, dict[str, Any]]:
@@ -302,16 +329,21 @@ def live_sources(index_dir: Path) -> dict[str, dict[str, Any]]:
         return {}
 
 
-def write_chunks(folder: Path, chunks: list[Chunk]) -> None:
-    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(chunk_to_json(chunk))
-            handle.write("\n")
+def write_chunks(folder: Path, chunks: Sequence[Chunk]) -> None:
+    ChunkTable.from_chunks(chunks).save(folder)
 
 
-def read_chunks(build: Path) -> list[Chunk]:
-    with open(build / "chunks.jsonl", encoding="utf-8") as handle:
-        return [chunk_from_json(line) for line in handle if line.strip()]
+def read_chunks(build: Path) -> ChunkTable:
+    """The chunks of ``build``, memory-mapped (a format-2 build's chunks.jsonl is read whole);
+    :class:`CorruptIndexError` when the store is damaged."""
+    try:
+        if (build / _LEGACY_CHUNKS).is_file() and not (build / "chunks").is_dir():
+            log.warning("legacy_chunk_store", extra={"build": build.name, "hint": _REBUILD_HINT})
+            with open(build / _LEGACY_CHUNKS, encoding="utf-8") as handle:
+                return ChunkTable.from_chunks([chunk_from_json(line) for line in handle if line.strip()])
+        return ChunkTable.load(build)
+    except (ChunkStoreError, ValueError, TypeError) as exc:
+        raise CorruptIndexError(f"The chunk store in {build} is damaged: {exc}.", hint=_REBUILD_HINT) from exc
 
 
 def write_vectors(folder: Path, vectors: np.ndarray) -> None:
@@ -334,8 +366,10 @@ def read_sentence_vectors(build: Path, *, mmap: bool = False) -> np.ndarray | No
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
-def sentence_offsets(chunks: list[Chunk]) -> np.ndarray:
+def sentence_offsets(chunks: Sequence[Chunk]) -> np.ndarray:
     """Row ``offsets[i]`` of the sentence vectors is chunk i's first sentence; ``offsets[-1]`` their count."""
+    if isinstance(chunks, ChunkTable):
+        return chunks.sentence_offsets
     offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum([len(c.sentences) for c in chunks], out=offsets[1:])
     return offsets

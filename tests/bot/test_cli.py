@@ -241,6 +241,26 @@ def test_the_model_is_exported_once_per_user_and_says_so(tmp_path, monkeypatch, 
     assert list((tmp_path / "cache" / "verbatim" / "models").glob("*/model.onnx"))
 
 
+def test_index_verify_checks_every_checksum_and_names_a_damaged_file(workdir, capsys, monkeypatch):
+    from index import EngineConfig, build_index
+    from index.store import IndexDirectory
+    from tests.conftest import HashingEmbedder
+
+    index_dir = workdir / "index"
+    monkeypatch.setenv("VERBATIM_INDEX_DIR", str(index_dir))
+    build_index(EngineConfig(documents_dir=workdir / "docs", index_dir=index_dir), HashingEmbedder())
+    assert main(["index", "--verify"]) == 0
+    assert "verified:" in capsys.readouterr().out
+    target = IndexDirectory(index_dir).current_build() / "chunks" / "tokens.bin"
+    data = bytearray(target.read_bytes())
+    data[0] ^= 0x20
+    target.write_bytes(bytes(data))
+    assert main(["index", "--verify"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: 1 file of the index") and "fails its checksum: chunks/tokens.bin" in error
+    assert "verbatim index --rebuild" in error and "Traceback" not in error
+
+
 def test_an_unreachable_qdrant_is_one_line_not_a_traceback(workdir, capsys, monkeypatch):
     monkeypatch.setenv("VERBATIM_VECTOR_STORE", "qdrant")
     monkeypatch.setenv("VERBATIM_QDRANT_URL", "http://127.0.0.1:9")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from index import (
     ReindexInProgressError,
     build_index,
 )
-from index.store import IndexDirectory
+from index.store import IndexDirectory, read_chunks
 from tests.conftest import HashingEmbedder, on_vector_store
 
 
@@ -75,7 +76,7 @@ def test_manifest_records_model_chunking_versions_and_hashes(config, embedder, v
     assert {"faiss-cpu", "bm25s", "numpy"} <= set(manifest["versions"])
     assert len(manifest["documents"]["seed.txt"]["sha256"]) == 64
     in_the_build = {"faiss": {"vectors.npy", "dense.faiss"}, "qdrant": {"lexical/document_frequency.json"}}
-    assert {"chunks.jsonl", *in_the_build[vector_store]} <= set(manifest["files"])
+    assert {"chunks/rows.npy", "chunks/text.bin", *in_the_build[vector_store]} <= set(manifest["files"])
     assert manifest.get("vector_store", {}).get("kind", "faiss") == vector_store
 
 
@@ -108,12 +109,13 @@ def test_damaged_index_files_are_detected_on_load(config, embedder, damage, vect
     else:
         target.unlink()
     with pytest.raises(CorruptIndexError, match="--rebuild"):
-        Engine.load(config, embedder)
+        # A changed byte keeps the size: only the full checksums see it.
+        Engine.load(config, embedder, verify=damage == "garble")
 
 
 def test_corrupt_previous_index_is_rebuilt_from_scratch(config, embedder):
     build_index(config, embedder)
-    (IndexDirectory(config.index_dir).current_build() / "chunks.jsonl").write_text("garbage")
+    (IndexDirectory(config.index_dir).current_build() / "chunks" / "names.json").write_text("garbage")
     report = build_index(config, embedder)
     assert report.rebuilt and len(report.added) == 2
     assert Engine.load(config, embedder).ask("llama carry").passages
@@ -149,14 +151,12 @@ def test_stored_sentence_tokens_are_the_bm25_tokens_of_the_text(config, embedder
 
 
 def test_an_index_written_without_stored_tokens_still_answers(config, embedder, docs_dir):
-    from index.store import chunk_from_json, write_chunks
+    from index.store import write_chunks
 
     build_index(config, embedder)
     build = IndexDirectory(config.index_dir).current_build()
-    lines = (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
-    old_format = [json.dumps(json.loads(line)[:9], ensure_ascii=False) for line in lines]  # no tokens field
-    stripped = [chunk_from_json(line) for line in old_format]
-    assert all(c.sentence_tokens == () for c in stripped)
-    write_chunks(build, stripped)
+    stripped = [dataclasses.replace(c, sentence_tokens=()) for c in read_chunks(build)]
+    shutil.rmtree(build / "chunks")
+    write_chunks(build, stripped)  # the store tokenizes what comes without tokens
     engine = Engine.load(config, embedder, verify=False)
     assert engine.ask("How much can a llama carry?").passages[0].text.endswith("A llama can carry 25 kg over 20 km.")

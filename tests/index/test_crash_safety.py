@@ -102,7 +102,7 @@ def _write_corpus(docs: Path, marker: str, documents: int = 12) -> None:
 
 def _live_marker(config: EngineConfig, documents: int = 12) -> str:
     """The one marker the live index quotes, after checking every file's checksum."""
-    engine = Engine.load(config, HashingEmbedder())
+    engine = Engine.load(config, HashingEmbedder(), verify=True)
     texts = {engine.ask(f"Document {i} sentence 5 mentions", k=1).passages[0].text for i in range(0, documents, 3)}
     words = {w for t in texts for w in t.split() if "marker" in w}
     assert len(words) == 1, f"mixed index {words}"
