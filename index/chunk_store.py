@@ -29,7 +29,7 @@ from typing import overload
 
 import numpy as np
 
-from index.lexical import with_sentence_tokens
+from index.lexical import chunk_tokens, with_sentence_tokens
 from index.types import Chunk
 
 FOLDER = "chunks"
@@ -246,13 +246,20 @@ class ChunkTable(Sequence[Chunk]):
     def tokens_of_all(self) -> Iterator[list[str]]:
         """Each chunk's BM25 tokens in order (what the lexical index is built from)."""
         c = self._columns
-        offsets = c.token_offsets[c.sentence_offsets].tolist()
+        sentence_offsets = c.sentence_offsets.tolist()
+        token_offsets = c.token_offsets.tolist()
         tokens = self._tokens
         # One string per distinct token: a million chunks hold about 100M tokens, and a str
         # each would take gigabytes while BM25 is built.
         distinct: dict[str, str] = {}
-        for a, b in zip(offsets, offsets[1:]):
-            yield [distinct.setdefault(t, t) for t in tokens[a:b].decode("utf-8").split()]
+        for first, after in zip(sentence_offsets, sentence_offsets[1:]):
+            # Sentence by sentence: the blob holds sentences' tokens back to back, with no
+            # space between the last word of one and the first of the next.
+            yield [
+                distinct.setdefault(t, t)
+                for s in range(first, after)
+                for t in tokens[token_offsets[s] : token_offsets[s + 1]].decode("utf-8").split()
+            ]
 
     def sections_by_document(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         """Each document's heading paths in the order they first appear (none for the
@@ -318,6 +325,14 @@ class ChunkTable(Sequence[Chunk]):
         columns = _Columns(**arrays)
         _check_shapes(columns, chunks, sentences, len(text), len(tokens), len(documents), len(sections))
         return cls(columns, text, tokens, documents, sections)
+
+
+def bm25_tokens(chunks: Sequence[Chunk]) -> list[list[str]]:
+    """Each chunk's BM25 tokens, in row order: from a :class:`ChunkTable`'s token blob
+    without building its rows (a million of them at 1M chunks), else from each chunk."""
+    if isinstance(chunks, ChunkTable):
+        return list(chunks.tokens_of_all())
+    return [chunk_tokens(c) for c in chunks]
 
 
 def _check_shapes(

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from index.chunk_store import bm25_tokens
 from index.config import EngineConfig, QdrantConfig, VectorStoreKind
 from index.errors import CorruptIndexError, VectorStoreError, VerbatimError
-from index.lexical import LexicalIndex, chunk_tokens
+from index.lexical import LexicalIndex
 from index.store import Manifest
 from index.types import Chunk
 from index.vector_store import Proposals
@@ -232,7 +233,7 @@ class QdrantBackend:
     def write(self, folder: Path, build: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> dict[str, Any]:
         from qdrant_client import models
 
-        tokens = [chunk_tokens(c) for c in chunks]
+        tokens = bm25_tokens(chunks)
         # Term statistics (IDF weights for quote selection) stay in the build, without bm25s.
         LexicalIndex.statistics(tokens).save(folder / "lexical")
         collection = self.collection_for(build)

@@ -19,10 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from index.chunk_store import bm25_tokens
 from index.config import EngineConfig, VectorStoreKind
 from index.dense import build_dense_index, describe, load_dense_index, save_dense_index, search_dense
 from index.errors import CorruptIndexError, IndexMismatchError
-from index.lexical import LexicalIndex, chunk_tokens
+from index.lexical import LexicalIndex
 from index.store import Manifest, read_vectors, write_vectors
 from index.types import Chunk
 
@@ -160,7 +161,7 @@ class FaissBackend:
         write_vectors(folder, vectors)
         dense = build_dense_index(vectors, self.dense_kind)
         save_dense_index(dense, folder / "dense.faiss")
-        LexicalIndex.from_tokens([chunk_tokens(c) for c in chunks]).save(folder / "lexical")
+        LexicalIndex.from_tokens(bm25_tokens(chunks)).save(folder / "lexical")
         return {"dense_index": describe(dense)}  # no entry: FAISS (store_kind)
 
     def publish(self, build: str) -> None:

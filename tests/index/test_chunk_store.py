@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from index import CorruptIndexError, Engine, build_index
-from index.chunk_store import ChunkTable
+from index.chunk_store import ChunkTable, bm25_tokens
 from index.documents import parse_document
+from index.lexical import chunk_tokens
 from index.store import (
     IndexDirectory,
     read_chunks,
@@ -59,6 +60,8 @@ def test_the_store_gives_back_exactly_the_chunks_it_was_given(config, embedder, 
     assert list(again) == original
     assert again[-1] == original[-1] and again[1:3] == original[1:3]
     assert again.sentence_count == sum(len(c.sentences) for c in original)
+    # BM25 is built from the token blob, without building rows: the same tokens either way.
+    assert bm25_tokens(again) == bm25_tokens(original) == [chunk_tokens(c) for c in original]
 
 
 def test_loading_and_answering_build_only_the_rows_they_read(config, embedder, docs_dir, monkeypatch):
