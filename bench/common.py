@@ -91,13 +91,20 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
+def memory_mb(field: str) -> float | None:
+    """One memory figure of this process from /proc/self/status (``VmHWM``, ``VmRSS``,
+    ``RssAnon``, ``RssFile``), in MB; None where the kernel does not report it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process since it started (VmHWM; getrusage's maxrss
     would carry the parent's peak over a fork + exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = memory_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:

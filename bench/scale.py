@@ -60,10 +60,10 @@ def _questions(count: int) -> list[str]:
 def _rss_mb(field: str = "VmRSS") -> float:
     """Resident memory; ``RssAnon`` is the process's own, ``RssFile`` the mapped index files
     it has touched (page cache, given back under pressure)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    from common import memory_mb
+
+    found = memory_mb(field)
+    return float("nan") if found is None else found
 
 
 def probe(index_dir: str, questions: int) -> None:
