@@ -117,12 +117,27 @@ class RecordStore:
         # First: several processes (bot shards) share the file, and even switching a new
         # database to WAL must wait for the others' locks rather than fail at once.
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         # NORMAL in WAL mode: a commit survives the process being killed (only power loss may
         # roll back the last transactions), at a fraction of FULL's fsyncs.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self.migrate()
+
+    def _use_wal(self, *, patience_s: float = 10.0) -> None:
+        """Switch the file to WAL (it stays so). Two processes creating one new database may
+        both try at once, and SQLite can answer the loser "database is locked" at once,
+        without calling the busy handler (the switch needs a lock nobody may wait for while
+        holding another), so try again for a while before giving up."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @property
     def version(self) -> int:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -232,15 +233,22 @@ async def test_unreachable_discord_is_one_line_per_attempt_until_stopped(tmp_pat
             line = await asyncio.wait_for(process.stderr.readline(), 120)
             assert line, f"verbatim run ended early: {lines}"
             lines.append(line.decode().rstrip("\n"))
-        health = await asyncio.to_thread(
-            subprocess.run,
-            [*verbatim_command(), "health"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        # The index loads beside the gateway retries; on a loaded machine it may still be
+        # loading after three attempts, so ask again until it is (or a minute has passed).
+        deadline = time.monotonic() + 60
+        while True:
+            health = await asyncio.to_thread(
+                subprocess.run,
+                [*verbatim_command(), "health"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if "index: loaded, " in health.stdout or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
     finally:
         process.send_signal(signal.SIGTERM)
         rest = (await asyncio.wait_for(process.communicate(), 30))[1].decode()
