@@ -169,12 +169,14 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
     import hashlib
     import pickle
 
+    from index.build import chunking_manifest
     from index.chunking import ChunkingParams
     from index.loading import load_chunks
     from index.types import SkippedFile
 
-    # v2: chunks carry their sentences' BM25 tokens, as the indexer stores them.
-    key = hashlib.sha1(f"v2|{root.resolve()}|{ChunkingParams()}".encode()).hexdigest()[:12]
+    # v2: chunks carry their sentences' BM25 tokens, as the indexer stores them; the
+    # manifest's chunking versions the sentence splitter (older pickles lack mid_code).
+    key = hashlib.sha1(f"v2|{root.resolve()}|{chunking_manifest(ChunkingParams())}".encode()).hexdigest()[:12]
     path = CACHE / f"chunks-{key}.pickle"
     if path.exists():
         chunks, titles = pickle.loads(path.read_bytes())

@@ -67,7 +67,7 @@ def corpus_of(size: int, chunks, titles):  # type: ignore[no-untyped-def]
 
 
 def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kind: str | None) -> None:  # type: ignore[no-untyped-def]
-    from index.build import write_build
+    from index.build import chunking_manifest, write_build
     from index.chunking import ChunkingParams
     from index.store import DocumentRecord, IndexDirectory
 
@@ -89,7 +89,7 @@ def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kin
             model=model,
             built_at=built_at,
             documents=records,
-            chunking={"max_chars": params.max_chars, "overlap": params.overlap},
+            chunking=chunking_manifest(params),
             dense_kind=kind,
             sentence_vectors=sentences,
         )

@@ -243,7 +243,7 @@ def _stage_timers() -> Iterator[dict[str, float]]:
 
 
 def measure(size: int, scratch: Path, args: argparse.Namespace, seed: np.ndarray, embedder) -> dict:  # type: ignore[no-untyped-def]
-    from index.build import FOLDER_SOURCE, write_build
+    from index.build import FOLDER_SOURCE, chunking_manifest, write_build
     from index.chunking import ChunkingParams
     from index.store import IndexDirectory
 
@@ -260,7 +260,7 @@ def measure(size: int, scratch: Path, args: argparse.Namespace, seed: np.ndarray
             chunks,
             vectors,
             model=embedder.name,
-            chunking={"max_chars": params.max_chars, "overlap": params.overlap},
+            chunking=chunking_manifest(params),
             built_at=BUILT_AT,
             documents=records,
             sentence_vectors=sentence_vectors,

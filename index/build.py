@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.chunk_store import ChunkTable, concatenated_ranges
+from index.chunking import ChunkingParams
 from index.config import EngineConfig
 from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
@@ -89,7 +90,7 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
     try:
         build = directory.current_build()
         manifest = read_manifest(build, expected_model=embedder.name)
-        if manifest.chunking != _chunking_dict(config):
+        if manifest.chunking != chunking_manifest(config.chunking):
             log.info("chunking_changed_full_rebuild")
             return None
         chunks = read_chunks(build)
@@ -108,9 +109,10 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
     return _Previous(manifest.documents, chunks.rows_of_documents(), chunks, vectors, sentence_vectors)
 
 
-def _chunking_dict(config: EngineConfig) -> dict[str, int]:
-    # "sentences" versions the splitter: a new one (code blocks kept whole: 2) re-chunks old indexes.
-    return {"max_chars": config.chunking.max_chars, "overlap": config.chunking.overlap, "sentences": SENTENCE_SPLITTER}
+def chunking_manifest(params: ChunkingParams) -> dict[str, int]:
+    """How chunks were cut, as the manifest records it: an index cut otherwise is re-chunked.
+    "sentences" versions the splitter (code blocks kept whole: 2)."""
+    return {"max_chars": params.max_chars, "overlap": params.overlap, "sentences": SENTENCE_SPLITTER}
 
 
 def build_index(
@@ -148,7 +150,7 @@ def build_index(
             chunks,
             vectors,
             model=embedder.name,
-            chunking=_chunking_dict(config),
+            chunking=chunking_manifest(config.chunking),
             built_at=plan.built_at,
             documents=plan.records,
             sentence_vectors=sentence_vectors,
