@@ -31,6 +31,7 @@ from index import (
     Embedder,
     Engine,
     EngineConfig,
+    IndexMismatchError,
     IndexNotFoundError,
     Passage,
     ReindexInProgressError,
@@ -127,8 +128,8 @@ class AnswerService:
 
         if not self.writer:
             await self._wait_for_writer()
-            build = await asyncio.to_thread(self.live_build)
-            engine, report = await self._run(self._builds, open_index, self.config, self.embedder, build="never")
+            engine, build = await self._load_as_reader()
+            report = None
         else:
             engine, report = await self._run(
                 self._builds,
@@ -153,6 +154,19 @@ class AnswerService:
             return IndexDirectory(self.config.index_dir).current_build().name
         except VerbatimError:
             return None
+
+    async def _load_as_reader(self, interval: float = 0.5) -> tuple[Engine, str | None]:
+        """The index as it is; one an older version wrote is the writer's to rebuild (it does
+        so as it starts, after an upgrade), so wait for its new build instead of stopping."""
+        while True:
+            build = await asyncio.to_thread(self.live_build)
+            try:
+                engine, _ = await self._run(self._builds, open_index, self.config, self.embedder, build="never")
+                return engine, build
+            except IndexMismatchError as exc:
+                log.warning("index_outdated_waiting_for_writer", extra={"build": build, "reason": exc.message})
+            while await asyncio.to_thread(self.live_build) == build:
+                await asyncio.sleep(interval)
 
     async def _wait_for_writer(self, interval: float = 0.5) -> None:
         # A reader never builds: two processes building the same folder at start-up would

@@ -4,10 +4,12 @@ the writer's first build, and swaps in each new build the writer makes."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from bot.service import AnswerService
 from index import EngineConfig, update_index
+from index.store import IndexDirectory
 from tests.conftest import HashingEmbedder
 
 LLAMAS = "# Llamas\n\nLlamas hum when they are anxious or curious.\n"
@@ -59,5 +61,31 @@ async def test_a_reader_does_not_update_a_stale_index(tmp_path: Path) -> None:
         assert await reader.load_once() is None
         assert [d.path for d in reader.documents()] == ["llamas.md"]
         assert sorted((cfg.index_dir / "builds").iterdir()) == builds
+    finally:
+        reader.close()
+
+
+async def test_a_reader_waits_while_the_writer_rebuilds_an_index_an_older_version_wrote(tmp_path: Path) -> None:
+    """After an upgrade every shard starts on an index of another model: the writer rebuilds
+    it, and a reader waits for that build instead of stopping with a mismatch error."""
+    cfg = config(tmp_path)
+    (cfg.documents_dir / "llamas.md").write_text(LLAMAS)
+    await asyncio.to_thread(update_index, cfg, HashingEmbedder())
+    manifest_file = IndexDirectory(cfg.index_dir).current_build() / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest_file.write_text(json.dumps({**manifest, "model": "an-older-model"}), encoding="utf-8")
+    reader = AnswerService(cfg, HashingEmbedder(), writer=False)
+    try:
+        loading = asyncio.ensure_future(reader.load_once())
+        await asyncio.sleep(0.7)
+        assert not loading.done()  # neither stopped nor answering from the old model's vectors
+        writer = AnswerService(cfg, HashingEmbedder(), writer=True)
+        try:
+            assert await writer.load_once() is not None  # it rebuilt the index
+        finally:
+            writer.close()
+        assert await asyncio.wait_for(loading, 10) is None
+        answer = await reader.ask("When do llamas hum?")
+        assert answer.passages[0].document == "llamas.md"
     finally:
         reader.close()
