@@ -33,7 +33,11 @@ THREADS = "/channels/{c}/messages/{m}/threads"
 
 
 async def test_unanswered_groups_the_gaps_into_topics_and_stats_counts_them(verbatim: StartBot) -> None:
-    h = await verbatim()
+    # Off-topic questions refused by the relevance floor itself: with the hashing embedder,
+    # "how to bake banana bread" reaches cosine 0.27 with a DoD passage through "how" and "to"
+    # alone, and whether the learned models then call it answered is the fake embedder's
+    # accident, not what this test is about (the DoD question's passages are at 0.5).
+    h = await verbatim(threshold=0.3)
     fake = h.fake
     for question in BREAD + BREAD[:1]:
         await h.ask(question)
