@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,13 @@ async def health_record(path: Path, ready: Any, timeout: float = 30.0) -> dict[s
             except (FileNotFoundError, ValueError):
                 pass
             await asyncio.sleep(0.1)
+
+
+async def verbatim_health(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``verbatim health`` as Docker's HEALTHCHECK runs it."""
+    return await asyncio.to_thread(
+        subprocess.run, [*verbatim_command(), "health"], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def closed_port() -> int:
@@ -145,15 +151,7 @@ async def test_verbatim_run_answers_ask_through_discord_and_chat_shows_the_same(
             answer = await fake.wait_for_answer(ix, timeout=60)
             # The health check (Docker's HEALTHCHECK) agrees: index loaded, gateway connected.
             await health_record(tmp_path / "health.json", lambda r: r["gateway"]["connected"] and r["index"]["loaded"])
-            health = await asyncio.to_thread(
-                subprocess.run,
-                [*verbatim_command(), "health"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            health = await verbatim_health(tmp_path, env)
             assert health.returncode == 0, health.stdout + health.stderr
             assert health.stdout.startswith("healthy\nindex: loaded, ") and "gateway: connected" in health.stdout
         finally:
@@ -234,21 +232,9 @@ async def test_unreachable_discord_is_one_line_per_attempt_until_stopped(tmp_pat
             assert line, f"verbatim run ended early: {lines}"
             lines.append(line.decode().rstrip("\n"))
         # The index loads beside the gateway retries; on a loaded machine it may still be
-        # loading after three attempts, so ask again until it is (or a minute has passed).
-        deadline = time.monotonic() + 60
-        while True:
-            health = await asyncio.to_thread(
-                subprocess.run,
-                [*verbatim_command(), "health"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            if "index: loaded, " in health.stdout or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
+        # loading after three attempts.
+        await health_record(tmp_path / "health.json", lambda r: r["index"]["loaded"], timeout=60)
+        health = await verbatim_health(tmp_path, env)
     finally:
         process.send_signal(signal.SIGTERM)
         rest = (await asyncio.wait_for(process.communicate(), 30))[1].decode()
