@@ -84,6 +84,45 @@ def test_no_quote_ends_on_a_lead_in_followed_by_items(text):
                 assert "\n" not in following, f"{sentences[first : last + 1]} ends on a lead-in before its list"
 
 
+ARTICLE = (
+    "The council met on Monday to discuss the budget. It voted to close the old library.\n"
+    "The mayor published a letter explaining the decision. She said the building was unsafe.\n"
+)
+WRAPPED = (
+    "# Notes\n\n"
+    "The council met on Monday to discuss the budget.\n"
+    "It voted to close the old library. The mayor published a letter explaining\n"
+    "the decision.\n\n"
+    "She said the building was unsafe.\n"
+)
+
+
+@pytest.mark.parametrize(("text", "paragraphs"), [(ARTICLE, (2, 2)), (WRAPPED, (3, 1))])
+def test_no_quote_runs_from_one_paragraph_into_the_next(text, paragraphs):
+    """One paragraph a line (the bundled article) or wrapped lines with blank lines between
+    paragraphs: a quote may hold a whole paragraph, never parts of two."""
+    document = parse_document("doc.md", text.encode())
+    (chunk,) = chunk_document(document, ChunkingParams(max_chars=800, overlap=1))
+    paragraph_of = [k for k, n in enumerate(paragraphs) for _ in range(n)]
+    windows = quote_windows(chunk, 500)
+    for k in range(len(paragraphs)):
+        held = [i for i, p in enumerate(paragraph_of) if p == k]
+        assert (held[0], held[-1]) in windows, f"paragraph {k} is not quotable whole"
+    for first, last in windows:
+        assert paragraph_of[first] == paragraph_of[last], (first, last)
+
+
+def test_the_quote_starts_with_the_paragraph_that_answers(tmp_path, config, embedder):
+    folder = tmp_path / "article"
+    folder.mkdir()
+    (folder / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    config = dataclasses.replace(config, documents_dir=folder)
+    build_index(config, embedder)
+    top = Engine.load(config, embedder).search("What did the mayor publish about closing the library?", k=3)[0]
+    assert top.text.startswith("The mayor published a letter")
+    assert ARTICLE[top.start : top.end] == top.text
+
+
 @pytest.mark.parametrize(
     ("relevant", "confidence", "expected"),
     [
