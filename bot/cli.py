@@ -173,6 +173,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threshold", type=float, help="abstain threshold to score at (default: the configured one)")
     evaluate.add_argument("--sweep", action="store_true", help="also show abstain precision/recall across thresholds")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument(
+        "--details",
+        type=Path,
+        metavar="FILE",
+        help="also write one JSON line a question (outcome, rank of the gold answer, the quotes shown) to FILE",
+    )
 
     command(
         "chat",

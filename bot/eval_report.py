@@ -18,6 +18,8 @@ from index.evaluation import (
     QuestionResult,
     VerbatimChecker,
     default_documents_dir,
+    outcomes_of,
+    question_details,
     read_questions,
     run_questions,
     score,
@@ -109,6 +111,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     retrievers = RETRIEVERS if args.retriever == "all" else (args.retriever,)
     rows: list[Metrics] = []
     sweeps: list[str] = []
+    details: list[dict[str, object]] = []
     for retriever in retrievers:
         import time
 
@@ -126,8 +129,21 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
                 seconds=time.perf_counter() - started,
             )
         )
+        if args.details:
+            details.extend(
+                {"retriever": retriever, **record}
+                for record in question_details(
+                    questions,
+                    outcomes,
+                    outcomes_of(outcomes, threshold=threshold, confidence_thresholds=confidence),
+                )
+            )
         if args.sweep:
             sweeps.append(f"\n{retriever}:\n{sweep_table(outcomes, retriever, confidence)}")
+    if args.details:
+        with open(args.details, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in details)
+        print(f"Wrote {len(details)} question records to {args.details}", file=sys.stderr)
     if args.json:
         print(
             json.dumps(

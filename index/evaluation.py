@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +157,41 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def outcomes_of(
+    results: Sequence[QuestionResult], *, threshold: float, confidence_thresholds: tuple[float, float]
+) -> list[str]:
+    """Each question's outcome ("answered", "not_sure", "not_found"), as ``Engine.ask`` decides."""
+    return [
+        decide(
+            relevant=bool(r.passages) and r.relevance >= threshold,
+            confidence=r.confidence,
+            thresholds=confidence_thresholds,
+        )
+        for r in results
+    ]
+
+
+def question_details(
+    questions: Sequence[Question], results: Sequence[QuestionResult], outcomes: Sequence[str], *, shown: int = 5
+) -> Iterator[dict[str, object]]:
+    """One record a question: what was asked, the outcome, where the gold answer was
+    found, and the quotes shown (the passages to read when looking at misses)."""
+    for question, result, outcome in zip(questions, results, outcomes, strict=True):
+        yield {
+            "id": question.id,
+            "question": question.question,
+            "answerable": question.answerable,
+            "outcome": outcome,
+            "hit_rank": result.hit_rank,
+            "relevance": round(result.relevance, 4),
+            "confidence": None if result.confidence is None else round(result.confidence, 4),
+            "passages": [
+                {"citation": p.citation, "start": p.start, "end": p.end, "text": p.text}
+                for p in result.passages[:shown]
+            ],
+        }
+
+
 def score(
     results: Sequence[QuestionResult],
     *,
@@ -168,14 +203,7 @@ def score(
 ) -> Metrics:
     """Metrics over the quotes the engine would show at ``threshold`` (the relevance floor)
     and ``confidence_thresholds`` (not sure below, not found below)."""
-    verdicts = [
-        decide(
-            relevant=bool(r.passages) and r.relevance >= threshold,
-            confidence=r.confidence,
-            thresholds=confidence_thresholds,
-        )
-        for r in results
-    ]
+    verdicts = outcomes_of(results, threshold=threshold, confidence_thresholds=confidence_thresholds)
     answerable = [(r, v) for r, v in zip(results, verdicts) if r.answerable]
     unanswerable = [(r, v) for r, v in zip(results, verdicts) if not r.answerable]
 

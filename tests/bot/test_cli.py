@@ -110,6 +110,24 @@ def test_eval_on_the_seed_questions_meets_the_bar(workdir, capsys):
     assert result["all_quotes_verbatim"] and result["quotes_checked"] > 0
 
 
+def test_eval_details_give_each_question_its_outcome_and_quotes(workdir, capsys, tmp_path):
+    questions = shared_data("eval/seed_dev.jsonl")
+    details = tmp_path / "details.jsonl"
+    assert main(["eval", str(questions), "--json", "--details", str(details)]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    records = [json.loads(line) for line in details.read_text(encoding="utf-8").splitlines()]
+    asked = [json.loads(line) for line in questions.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == [q["id"] for q in asked]
+    outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("answered", "not_sure", "not_found")}
+    assert outcomes == result["outcomes"]
+    document = (workdir / "docs" / "anthropic-dod-standoff.txt").read_text(encoding="utf-8")
+    for record, question in zip(records, asked):
+        for passage in record["passages"]:
+            assert document[passage["start"] : passage["end"]] == passage["text"]
+        holding = [n for n, p in enumerate(record["passages"], 1) if any(a in p["text"] for a in question["answers"])]
+        assert record["hit_rank"] == (holding[0] if holding else None)
+
+
 def test_help_explains_the_commands():
     out = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], capture_output=True, text=True, cwd=REPO).stdout
     for command in ("index", "ask", "search", "sources", "eval"):
