@@ -10,6 +10,9 @@ A build's ``chunks/`` folder holds::
     text.bin              the chunks' texts, UTF-8, one after the other
     token_offsets.npy     int64 (sentences + 1): byte range of a sentence's tokens in tokens.bin
     mid_code.npy          int8 (sentences): 1 for a piece of a long code block after its first
+    signals.npy           float32 (sentences, 4): what each sentence holds for the ranker
+                          (index.features.sentence_signals); a format-3 store has none and
+                          they are worked out per row read
     tokens.bin            each sentence's BM25 tokens, space-separated, UTF-8
     names.json            the document names and section paths the ids point to, and the counts
 
@@ -29,6 +32,7 @@ from typing import overload
 
 import numpy as np
 
+from index.features import SIGNALS, sentence_signals
 from index.lexical import chunk_tokens, with_sentence_tokens
 from index.types import Chunk
 
@@ -37,6 +41,7 @@ FOLDER = "chunks"
 DOCUMENT, START, END, LINE_START, LINE_END, PAGE, SECTION = range(7)
 _NO_PAGE = -1
 _ARRAYS = ("rows", "sentence_offsets", "sentences", "text_offsets", "token_offsets", "mid_code")
+_OPTIONAL_ARRAYS = ("signals",)
 # Chunks built from rows recently read, kept so that one search builds each row once.
 _ROW_CACHE = 4096
 
@@ -53,6 +58,7 @@ class _Columns:
     text_offsets: np.ndarray
     token_offsets: np.ndarray
     mid_code: np.ndarray
+    signals: np.ndarray | None = None
 
 
 class ChunkTable(Sequence[Chunk]):
@@ -88,6 +94,7 @@ class ChunkTable(Sequence[Chunk]):
         mid_code: list[bool] = []
         texts: list[bytes] = []
         tokens: list[bytes] = []
+        signals: list[np.ndarray] = []
         for i, chunk in enumerate(chunks):
             chunk = with_sentence_tokens(chunk)
             rows[i] = (
@@ -105,6 +112,7 @@ class ChunkTable(Sequence[Chunk]):
             mid_code.extend(i in inside for i in range(len(chunk.sentences)))
             texts.append(chunk.text.encode("utf-8"))
             tokens.extend(t.encode("utf-8") for t in chunk.sentence_tokens)
+            signals.append(_signals_of(chunk))
         columns = _Columns(
             rows=rows,
             sentence_offsets=_offsets(sentence_counts),
@@ -112,6 +120,7 @@ class ChunkTable(Sequence[Chunk]):
             text_offsets=_offsets(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))),
             token_offsets=_offsets(np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))),
             mid_code=np.array(mid_code, dtype=np.int8),
+            signals=np.concatenate(signals) if signals else np.zeros((0, SIGNALS), dtype=np.float32),
         )
         return cls(columns, b"".join(texts), b"".join(tokens), list(documents), list(sections))
 
@@ -123,6 +132,7 @@ class ChunkTable(Sequence[Chunk]):
         documents: dict[str, int] = {}
         sections: dict[tuple[str, ...], int] = {}
         rows, sentence_counts, spans, text_lengths, token_lengths, mid_code = [], [], [], [], [], []
+        signals: list[np.ndarray] = []
         texts: list[bytes] = []
         tokens: list[bytes] = []
         # Each table's ids in the new name tables, worked out once per table (a reindex passes
@@ -148,6 +158,11 @@ class ChunkTable(Sequence[Chunk]):
             sentence_rows = concatenated_ranges(first, last)
             spans.append(c.sentences[sentence_rows])
             mid_code.append(c.mid_code[sentence_rows])
+            signals.append(
+                c.signals[sentence_rows]
+                if c.signals is not None
+                else np.concatenate([table.sentence_signals(row) for row in picked.tolist()])
+            )
             text_lengths.append(c.text_offsets[picked + 1] - c.text_offsets[picked])
             token_lengths.append(c.token_offsets[sentence_rows + 1] - c.token_offsets[sentence_rows])
             for run_first, run_last in _runs(picked):
@@ -163,6 +178,7 @@ class ChunkTable(Sequence[Chunk]):
             text_offsets=_offsets(np.concatenate(text_lengths)),
             token_offsets=_offsets(np.concatenate(token_lengths)),
             mid_code=np.concatenate(mid_code).astype(np.int8),
+            signals=np.concatenate(signals).astype(np.float32),
         )
         return cls(columns, b"".join(texts), b"".join(tokens), list(documents), list(sections))
 
@@ -240,6 +256,13 @@ class ChunkTable(Sequence[Chunk]):
     def sentences_in(self, row: int) -> int:
         return int(self._columns.sentence_offsets[row + 1] - self._columns.sentence_offsets[row])
 
+    def sentence_signals(self, row: int) -> np.ndarray:
+        """Chunk ``row``'s sentences' signals, one row each (index.features.sentence_signals)."""
+        c = self._columns
+        if c.signals is None:  # a store written before they were stored
+            return _signals_of(self[row])
+        return c.signals[c.sentence_offsets[row] : c.sentence_offsets[row + 1]]
+
     def document_of(self, row: int) -> str:
         return self.document_names[int(self._columns.rows[row, DOCUMENT])]
 
@@ -291,8 +314,10 @@ class ChunkTable(Sequence[Chunk]):
     def save(self, build: Path) -> None:
         folder = build / FOLDER
         folder.mkdir()
-        for name in _ARRAYS:
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self._columns, name)), allow_pickle=False)
+        for name in _ARRAYS + _OPTIONAL_ARRAYS:
+            array = getattr(self._columns, name)
+            if array is not None:
+                np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         (folder / "text.bin").write_bytes(bytes(self._text))
         (folder / "tokens.bin").write_bytes(bytes(self._tokens))
         names = {
@@ -312,7 +337,8 @@ class ChunkTable(Sequence[Chunk]):
             names = json.loads((folder / "names.json").read_text(encoding="utf-8"))
             # Plain views of the maps: indexing a np.memmap costs a Python call per access.
             arrays = {
-                n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray) for n in _ARRAYS
+                n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+                for n in _ARRAYS + tuple(n for n in _OPTIONAL_ARRAYS if (folder / f"{n}.npy").exists())
             }
             text, tokens = _map(folder / "text.bin"), _map(folder / "tokens.bin")
             documents = [str(n) for n in names["documents"]]
@@ -325,6 +351,10 @@ class ChunkTable(Sequence[Chunk]):
         columns = _Columns(**arrays)
         _check_shapes(columns, chunks, sentences, len(text), len(tokens), len(documents), len(sections))
         return cls(columns, text, tokens, documents, sections)
+
+
+def _signals_of(chunk: Chunk) -> np.ndarray:
+    return sentence_signals(chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences)
 
 
 def bm25_tokens(chunks: Sequence[Chunk]) -> list[list[str]]:
@@ -346,10 +376,14 @@ def _check_shapes(
         "text_offsets": (chunks + 1,),
         "token_offsets": (sentences + 1,),
         "mid_code": (sentences,),
+        "signals": (sentences, SIGNALS),
     }
+    dtypes = {"mid_code": np.int8, "signals": np.float32}
     for name, shape in expected.items():
         array = getattr(c, name)
-        dtype = np.int8 if name == "mid_code" else np.int64
+        dtype = dtypes.get(name, np.int64)
+        if array is None and name in _OPTIONAL_ARRAYS:
+            continue
         if array.shape != shape or array.dtype != dtype:
             raise ChunkStoreError(
                 f"{name}.npy has shape {array.shape} ({array.dtype}), expected {shape} ({dtype.__name__})"

@@ -11,6 +11,7 @@ sentences, its heading, and whether it holds the kind of thing the question asks
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +76,8 @@ _KINDS = (
     (KIND_REASON, re.compile(r"\bwhy\b")),
     (KIND_MANNER, re.compile(r"\bhow\b")),
 )
+# Columns of sentence_signals().
+SIGNALS = 4
 _DIGIT = re.compile(r"\d")
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 _MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
@@ -110,6 +113,13 @@ class TextSignals:
             has_month=bool(_MONTH.search(text)),
             capitalized_share=len(_CAPITALIZED.findall(text)) / words,
         )
+
+
+def sentence_signals(texts: Iterable[str]) -> np.ndarray:
+    """One row of :class:`TextSignals` a text (has number, year, month; capitalized share),
+    float32: what the index stores per sentence, so a search does not run these patterns."""
+    rows = [(x.has_number, x.has_year, x.has_month, x.capitalized_share) for x in map(TextSignals.of, texts)]
+    return np.array(rows, dtype=np.float32).reshape(-1, SIGNALS)
 
 
 def kind_match(kind: int, signals: TextSignals) -> float:

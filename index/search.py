@@ -26,6 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from index.chunk_store import ChunkTable, concatenated_ranges
 from index.embedding import Embedder
 from index.errors import InvalidQuestionError
 from index.features import (
@@ -34,6 +35,7 @@ from index.features import (
     answer_features,
     kind_match,
     question_kind,
+    sentence_signals,
 )
 from index.lexical import tokenize
 from index.quotes import EXTRA_SENTENCE_COST, MAX_SENTENCES, quote_windows
@@ -50,8 +52,9 @@ CANDIDATES = 30
 # on the second half (README, "Answer quality"); 0.8 to 1.3 all score within half a point.
 COVERAGE_WEIGHT = 1.0
 # Facts of recently seen chunks are cached; this caps the cache. A row's facts take about
-# 31 KB (token sets per sentence): 50,000 rows grew a long-running engine by 1.5 GB, this many
-# hold about 125 MB, a few hundred questions' candidates.
+# 14 KB with the row itself (token sets and lists per sentence; 31 KB while word pairs were
+# sets too, when 50,000 rows grew a long-running engine by 1.5 GB): this many hold about
+# 57 MB, a hundred questions' candidates.
 _FACTS_CACHE_ROWS = 4_096
 # The answerability model reads the first this many selected spans (whatever k was asked).
 ANSWER_CONTEXT = 3
@@ -110,8 +113,9 @@ class _ChunkFacts:
     """What the features need of a chunk, worked out once per chunk and cached."""
 
     sentence_tokens: list[set[str]]
-    sentence_pairs: list[set[str]]  # "a b" for each two consecutive tokens
+    sentence_words: list[list[str]]  # the tokens in order (for the question's word pairs)
     sentence_signals: np.ndarray  # per sentence: has number, year, month; capitalized share
+    sentence_spans: np.ndarray  # per sentence: its (start, end) in the document
     heading_tokens: frozenset[str]
     windows: np.ndarray  # quotable (first, last) sentence runs, one row each
 
@@ -222,31 +226,36 @@ class Searcher:
         facts = [self._facts(c.row) for c in candidates]
         counts = np.array([len(f.sentence_tokens) for f in facts], dtype=np.int64)
         sentence_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        cosines = np.concatenate(self._sentence_cosines(query, candidates)).astype(np.float32)
+        cosines = self._sentence_cosines(query, candidates, counts)
         words = list(query.weights)[:_MAX_QUESTION_WORDS]
         word_weights = np.array([query.weights[w] for w in words], dtype=np.float64)
         total = float(word_weights.sum()) or 1.0
         asked = set(words)
         masks = _bitmasks(words, [tokens for f in facts for tokens in f.sentence_tokens])
         signals = np.concatenate([f.sentence_signals for f in facts])
-        pairs = list(dict.fromkeys(f"{a} {b}" for a, b in zip(query.tokens, query.tokens[1:])))[:_MAX_QUESTION_WORDS]
-        pair_masks = _bitmasks(pairs, [held for f in facts for held in f.sentence_pairs])
+        pairs = list(dict.fromkeys(zip(query.tokens, query.tokens[1:])))[:_MAX_QUESTION_WORDS]
+        pair_masks = _pair_bitmasks(
+            pairs,
+            [held for f in facts for held in f.sentence_tokens],
+            [words for f in facts for words in f.sentence_words],
+        )
 
         def weight(mask: np.ndarray) -> np.ndarray:
             present = (mask[:, None] >> np.arange(len(words), dtype=np.int64)) & 1
             return (present @ word_weights) / total
 
         # Every quotable window of every candidate, as global sentence indexes.
-        owner = np.concatenate([np.full(len(f.windows), k, dtype=np.int64) for k, f in enumerate(facts)])
-        first = np.concatenate([f.windows[:, 0] for f in facts]) + sentence_start[owner]
-        last = np.concatenate([f.windows[:, 1] for f in facts]) + sentence_start[owner]
+        window_counts = np.array([len(f.windows) for f in facts], dtype=np.int64)
+        owner = np.repeat(np.arange(len(facts), dtype=np.int64), window_counts)
+        windows = np.concatenate([f.windows for f in facts]) + sentence_start[owner, None]
+        first, last = windows[:, 0], windows[:, 1]
         lengths = last - first + 1
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         members = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(first, lengths)
         coverage = weight(np.bitwise_or.reduceat(masks[members], starts))
         sentence_coverage = weight(masks)
         best_sentence_coverage = np.maximum.reduceat(sentence_coverage[members], starts)
-        window_groups = np.concatenate([[0], np.cumsum([len(f.windows) for f in facts])[:-1]])
+        window_groups = np.concatenate([[0], np.cumsum(window_counts)[:-1]])
         coverage_gap = coverage - np.maximum.reduceat(coverage, window_groups)[owner]
         pair_bits = np.bitwise_or.reduceat(pair_masks[members], starts)
         pair_share = (
@@ -304,16 +313,15 @@ class Searcher:
                 coverage_gap[keep],
             ]
         ).astype(np.float32)
-        evidence = []
-        for n, (window, owner_index) in enumerate(zip(keep.tolist(), k.tolist())):
-            candidate = candidates[owner_index]
-            chunk = self.chunks[candidate.row]
-            local_first = int(first[window] - sentence_start[owner_index])
-            local_last = int(last[window] - sentence_start[owner_index])
-            start, end = chunk.sentences[local_first][0], chunk.sentences[local_last][1]
-            rows[n, _CHARACTERS] = end - start
-            evidence.append(SpanEvidence(candidate, start, end, float(coverage[window]), rows[n]))
-        return evidence
+        spans = np.concatenate([f.sentence_spans for f in facts])
+        starts, ends = spans[first[keep], 0], spans[last[keep], 1]
+        rows[:, _CHARACTERS] = ends - starts
+        return [
+            SpanEvidence(candidates[owner_index], start, end, span_coverage, row)
+            for owner_index, start, end, span_coverage, row in zip(
+                k.tolist(), starts.tolist(), ends.tolist(), coverage[keep].tolist(), rows
+            )
+        ]
 
     def score(self, evidence: Sequence[SpanEvidence], retriever: Retriever) -> list[RankedSpan]:
         """Every span scored, best first. Hybrid retrieval ranks by the learned model (when
@@ -420,11 +428,13 @@ class Searcher:
                 ordered = [tokenize(text) for text in texts]
             facts = _ChunkFacts(
                 sentence_tokens=[set(t) for t in ordered],
-                sentence_pairs=[{f"{a} {b}" for a, b in zip(t, t[1:])} for t in ordered],
-                sentence_signals=np.array(
-                    [(x.has_number, x.has_year, x.has_month, x.capitalized_share) for x in map(TextSignals.of, texts)],
-                    dtype=np.float32,
-                ).reshape(-1, 4),
+                sentence_words=ordered,
+                sentence_signals=(
+                    self.chunks.sentence_signals(row)
+                    if isinstance(self.chunks, ChunkTable)
+                    else sentence_signals(texts)
+                ),
+                sentence_spans=np.array(chunk.sentences, dtype=np.int64).reshape(-1, 2),
                 heading_tokens=frozenset(tokenize(" ".join(chunk.section))),
                 windows=np.array(quote_windows(chunk, self.quote_max_chars), dtype=np.int64).reshape(-1, 2),
             )
@@ -433,17 +443,15 @@ class Searcher:
             self._chunk_facts[row] = facts
         return facts
 
-    def _sentence_cosines(self, query: Query, candidates: Sequence[Candidate]) -> list[np.ndarray]:
-        """Each candidate's sentences' cosine with the question (the chunk's own cosine for
-        every sentence when the index has no sentence vectors or the query no vector)."""
-        counts = [len(self.chunks[c.row].sentences) for c in candidates]
+    def _sentence_cosines(self, query: Query, candidates: Sequence[Candidate], counts: np.ndarray) -> np.ndarray:
+        """The cosine with the question of every sentence of the candidates, one after the
+        other (``counts`` a candidate; the chunk's own cosine for every sentence when the
+        index has no sentence vectors or the query no vector)."""
         if self.sentence_vectors is None or query.vector is None:
-            return [np.full(n, c.cosine, dtype=np.float32) for c, n in zip(candidates, counts)]
-        rows = np.concatenate(
-            [np.arange(self.sentence_offsets[c.row], self.sentence_offsets[c.row + 1]) for c in candidates]
-        )
-        cosines = np.asarray(self.sentence_vectors[rows], dtype=np.float32) @ query.vector
-        return np.split(cosines, np.cumsum(counts)[:-1])
+            return np.repeat(np.array([c.cosine for c in candidates], dtype=np.float32), counts)
+        first = self.sentence_offsets[[c.row for c in candidates]]
+        rows = concatenated_ranges(first, first + counts)
+        return (np.asarray(self.sentence_vectors[rows], dtype=np.float32) @ query.vector).astype(np.float32)
 
     def _span_signals(self, span: RankedSpan) -> TextSignals:
         return TextSignals.of(self.span_text(span))
@@ -465,6 +473,20 @@ def _bitmasks(asked: list[str], held: list[set[str]]) -> np.ndarray:
         dtype=np.int64,
         count=len(held),
     )
+
+
+def _pair_bitmasks(pairs: list[tuple[str, str]], held: list[set[str]], ordered: list[list[str]]) -> np.ndarray:
+    """For each sentence (its words as a set and in order), bit i set when it holds the
+    words of ``pairs[i]`` one right after the other. Only a sentence holding two of the
+    pairs' words (one, for a word repeated: "words, words") is read word by word."""
+    bit = {pair: 1 << i for i, pair in enumerate(pairs)}
+    wanted = {word for pair in pairs for word in pair}
+    needed = 1 if any(a == b for a, b in pairs) else 2
+    masks = np.zeros(len(held), dtype=np.int64)
+    for n, (words, sequence) in enumerate(zip(held, ordered)):
+        if len(words & wanted) >= needed:
+            masks[n] = sum({bit[pair] for pair in zip(sequence, sequence[1:]) if pair in bit})
+    return masks
 
 
 def span_relevance(evidence: SpanEvidence) -> float:

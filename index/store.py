@@ -47,9 +47,11 @@ log = logging.getLogger(__name__)
 
 # 2: sentence vectors (sentence_vectors.npy) beside the chunk vectors.
 # 3: the columnar chunk store (chunks/) instead of chunks.jsonl.
-FORMAT_VERSION = 3
-# Formats this version still reads: a format-2 build's chunks.jsonl is read into memory.
-READABLE_FORMATS = (2, 3)
+# 4: each sentence's ranking signals stored (chunks/signals.npy).
+FORMAT_VERSION = 4
+# Formats this version still reads: a format-2 build's chunks.jsonl is read into memory; a
+# format-3 store's signals are worked out per row read, and a reindex stores them.
+READABLE_FORMATS = (2, 3, 4)
 _LEGACY_CHUNKS = "chunks.jsonl"
 _CURRENT = "CURRENT"
 _BUILDS = "builds"

@@ -11,6 +11,7 @@ import pytest
 from index import CorruptIndexError, Engine, build_index
 from index.chunk_store import ChunkTable, bm25_tokens
 from index.documents import parse_document
+from index.features import sentence_signals
 from index.lexical import chunk_tokens
 from index.store import (
     IndexDirectory,
@@ -118,6 +119,58 @@ def test_a_changed_byte_is_found_by_the_full_verification_only(config, embedder)
     Engine.load(config, embedder)  # sizes match: the quick load check passes
     with pytest.raises(CorruptIndexError, match="chunks/text.bin.*verbatim index --rebuild"):
         verify_index(config.index_dir)
+
+
+_VARIED = (
+    "the river floods every spring after the snow melts.",
+    "Maria Lopez and Tom Weber mapped it in 1997.",
+    "Eleven bridges were built in March.",
+    "nobody lives on the eastern bank.",
+)
+
+
+def _varied_documents(folder, count=6):
+    """Sentences that differ in what the ranker's signals see (numbers, years, months, names),
+    in a different order in each document, so that misaligned rows show."""
+    for i in range(count):
+        body = " ".join(_VARIED[(i * 3 + j * j) % len(_VARIED)].replace("it", f"river{i}") for j in range(25))
+        (folder / f"varied{i:02d}.md").write_text(f"# Varied {i}\n\n{body}\n", encoding="utf-8")
+
+
+def _assert_signals_are_the_sentences(table):
+    for row in range(len(table)):
+        chunk = table[row]
+        texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
+        assert np.array_equal(table.sentence_signals(row), sentence_signals(texts)), f"row {row} of {chunk.document}"
+
+
+def test_each_sentence_keeps_its_signals_through_the_store_a_reindex_and_an_upgrade(config, embedder, docs_dir):
+    """The ranking signals stored per sentence are those of its text: as written, as carried
+    over by a reindex, and for a format-3 store (none stored) until a reindex stores them."""
+    _varied_documents(docs_dir)
+    build_index(config, embedder)
+    table = read_chunks(_live(config))
+    assert len({tuple(map(tuple, table.sentence_signals(r))) for r in range(len(table))}) > 3
+    _assert_signals_are_the_sentences(table)
+    (docs_dir / "varied02.md").write_text("# Changed\n\nIn 1850, Anna Berg counted 40 boats.\n", encoding="utf-8")
+    build_index(config, embedder)
+    _assert_signals_are_the_sentences(read_chunks(_live(config)))
+
+    question = "Who mapped river3 in 1997?"
+    expected = [p.text for p in Engine.load(config, embedder).ask(question).passages]
+    build = _live(config)
+    manifest = read_manifest(build, expected_model=None)
+    (build / "chunks" / "signals.npy").unlink()
+    (build / "manifest.json").unlink()
+    fields = {k: getattr(manifest, k) for k in ("model", "dimension", "chunking", "versions", "built_at")}
+    write_manifest(build, fields | {"documents": manifest.documents, "dense_index": manifest.dense_index})
+    data = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    (build / "manifest.json").write_text(json.dumps(data | {"format_version": 3}), encoding="utf-8")
+    _assert_signals_are_the_sentences(read_chunks(build))
+    assert [p.text for p in Engine.load(config, embedder, verify=True).ask(question).passages] == expected
+    build_index(config, embedder)
+    assert (_live(config) / "chunks" / "signals.npy").is_file()
+    _assert_signals_are_the_sentences(read_chunks(_live(config)))
 
 
 def test_a_reindex_carries_unchanged_rows_and_their_vectors_over(config, embedder, docs_dir):
