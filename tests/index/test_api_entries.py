@@ -11,6 +11,7 @@ from index import Engine, build_index
 from index.chunking import ChunkingParams, chunk_document
 from index.documents import parse_document
 from index.links import passage_link
+from index.quotes import quote_windows
 
 PAGES = Path(__file__).parent / "pages"
 SPHINX_PAGE = "sphinx-python-os-path.html"
@@ -86,3 +87,12 @@ def test_texinfo_permalinks_are_dropped_from_text_and_titles():
     assert "¶" not in document.text
     (entry,) = [h for h in document.headings if h.entry]
     assert entry.title == "void ffi_call (ffi_cif *cif)" and entry.anchor == "index-ffi_005fcall"
+
+
+def test_a_signature_is_quoted_with_the_paragraph_under_it():
+    """A signature line is no sentence of its own paragraph: a quote may hold it and the
+    description after the blank line, so "what does abspath do" can quote both."""
+    document = sphinx_document()
+    chunks = chunk_document(document, ChunkingParams(max_chars=800, overlap=1))
+    (abspath,) = [c for c in chunks if "Return a normalized absolutized version" in c.text]
+    assert (0, 1) in quote_windows(abspath, 500)
