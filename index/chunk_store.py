@@ -32,7 +32,7 @@ from typing import overload
 
 import numpy as np
 
-from index.features import SIGNALS, sentence_signals
+from index.features import SIGNALS, chunk_signals
 from index.lexical import chunk_tokens, with_sentence_tokens
 from index.types import Chunk
 
@@ -112,7 +112,7 @@ class ChunkTable(Sequence[Chunk]):
             mid_code.extend(i in inside for i in range(len(chunk.sentences)))
             texts.append(chunk.text.encode("utf-8"))
             tokens.extend(t.encode("utf-8") for t in chunk.sentence_tokens)
-            signals.append(_signals_of(chunk))
+            signals.append(chunk_signals(chunk))
         columns = _Columns(
             rows=rows,
             sentence_offsets=_offsets(sentence_counts),
@@ -260,7 +260,7 @@ class ChunkTable(Sequence[Chunk]):
         """Chunk ``row``'s sentences' signals, one row each (index.features.sentence_signals)."""
         c = self._columns
         if c.signals is None:  # a store written before they were stored
-            return _signals_of(self[row])
+            return chunk_signals(self[row])
         return c.signals[c.sentence_offsets[row] : c.sentence_offsets[row + 1]]
 
     def document_of(self, row: int) -> str:
@@ -351,10 +351,6 @@ class ChunkTable(Sequence[Chunk]):
         columns = _Columns(**arrays)
         _check_shapes(columns, chunks, sentences, len(text), len(tokens), len(documents), len(sections))
         return cls(columns, text, tokens, documents, sections)
-
-
-def _signals_of(chunk: Chunk) -> np.ndarray:
-    return sentence_signals(chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences)
 
 
 def bm25_tokens(chunks: Sequence[Chunk]) -> list[list[str]]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index.types import Chunk
+
 SPAN_FEATURES = (
     "cosine",
     "cosine_gap",  # to the best candidate chunk's cosine
@@ -120,6 +122,11 @@ def sentence_signals(texts: Iterable[str]) -> np.ndarray:
     float32: what the index stores per sentence, so a search does not run these patterns."""
     rows = [(x.has_number, x.has_year, x.has_month, x.capitalized_share) for x in map(TextSignals.of, texts)]
     return np.array(rows, dtype=np.float32).reshape(-1, SIGNALS)
+
+
+def chunk_signals(chunk: Chunk) -> np.ndarray:
+    """:func:`sentence_signals` of each sentence of ``chunk``."""
+    return sentence_signals(chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences)
 
 
 def kind_match(kind: int, signals: TextSignals) -> float:

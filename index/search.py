@@ -33,9 +33,9 @@ from index.features import (
     SPAN_FEATURES,
     TextSignals,
     answer_features,
+    chunk_signals,
     kind_match,
     question_kind,
-    sentence_signals,
 )
 from index.lexical import tokenize
 from index.quotes import EXTRA_SENTENCE_COST, MAX_SENTENCES, quote_windows
@@ -421,18 +421,15 @@ class Searcher:
         facts = self._chunk_facts.get(row)
         if facts is None:
             chunk = self.chunks[row]
-            texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
             if len(chunk.sentence_tokens) == len(chunk.sentences):
                 ordered = [t.split() for t in chunk.sentence_tokens]
             else:  # an index written before tokens were stored
-                ordered = [tokenize(text) for text in texts]
+                ordered = [tokenize(chunk.text[a - chunk.start : b - chunk.start]) for a, b in chunk.sentences]
             facts = _ChunkFacts(
                 sentence_tokens=[set(t) for t in ordered],
                 sentence_words=ordered,
                 sentence_signals=(
-                    self.chunks.sentence_signals(row)
-                    if isinstance(self.chunks, ChunkTable)
-                    else sentence_signals(texts)
+                    self.chunks.sentence_signals(row) if isinstance(self.chunks, ChunkTable) else chunk_signals(chunk)
                 ),
                 sentence_spans=np.array(chunk.sentences, dtype=np.int64).reshape(-1, 2),
                 heading_tokens=frozenset(tokenize(" ".join(chunk.section))),
