@@ -22,13 +22,14 @@ import numpy as np
 from index.chunk_store import ChunkTable, concatenated_ranges
 from index.chunking import ChunkingParams
 from index.config import EngineConfig
-from index.documents import DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
+from index.documents import Candidate, DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
 from index.loading import chunks_of
 from index.store import (
     DocumentRecord,
     IndexDirectory,
+    Manifest,
     read_chunks,
     read_manifest,
     read_sentence_vectors,
@@ -37,7 +38,7 @@ from index.store import (
     write_sentence_vectors,
 )
 from index.types import BuildReport, Chunk, SkippedFile
-from index.vector_store import FaissBackend, VectorBackend, store_kind, vector_backend
+from index.vector_store import FaissBackend, PreviousBuild, VectorBackend, store_kind, vector_backend
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def embedding_input(chunk: Chunk, title: str) -> str:
 
 @dataclass
 class _Previous:
+    folder: Path
+    manifest: Manifest
     records: dict[str, DocumentRecord]
     chunks_by_document: dict[str, np.ndarray]
     chunks: ChunkTable
@@ -106,7 +109,7 @@ def _load_previous(directory: IndexDirectory, config: EngineConfig, embedder: Em
     except VerbatimError as exc:
         log.warning("previous_index_unusable_full_rebuild", extra={"reason": exc.message})
         return None
-    return _Previous(manifest.documents, chunks.rows_of_documents(), chunks, vectors, sentence_vectors)
+    return _Previous(build, manifest, manifest.documents, chunks.rows_of_documents(), chunks, vectors, sentence_vectors)
 
 
 def chunking_manifest(params: ChunkingParams) -> dict[str, int]:
@@ -157,6 +160,11 @@ def build_index(
             sources=sources,
             skipped=plan.skipped_hashes,
             backend=vector_backend(config),
+            previous=None
+            if previous is None
+            else PreviousBuild(
+                previous.folder, previous.manifest, len(previous.chunks), np.asarray(plan.reused_rows, dtype=np.int64)
+            ),
         )
     report = _report(plan, previous, config, time.perf_counter() - started)
     log.info("index_built", extra={"summary": report.summary})
@@ -239,16 +247,18 @@ def _plan(
         link = root.link_for(name[len(root.prefix) :]) if root else None
         source = root.source if root else None
         digest = None
+        old = previous.records.get(name) if previous else None
+        if previous is not None and old is not None and _unmodified(old, candidate):
+            _reuse(plan, previous, replace(old, link=link, source=source))
+            continue
         try:
+            read_at = time.time_ns()
             data = read_bytes(candidate, config.max_document_bytes)
             digest = hashlib.sha256(data).hexdigest()
-            old = previous.records.get(name) if previous else None
+            size, mtime_ns = _status(candidate, read_at)
             if previous is not None and old is not None and old.sha256 == digest:
-                plan.reuse(previous.chunks, previous.chunks_by_document.get(name, np.zeros(0, dtype=np.int64)))
-                # Same text, maybe a new commit: the link follows, the vectors stay.
-                plan.records[name] = replace(old, link=link, source=source)
-                plan.titles[name] = old.title
-                plan.unchanged.append(name)
+                # Same text, maybe a new commit or a touched file: the link follows, the vectors stay.
+                _reuse(plan, previous, replace(old, link=link, source=source, size=size, mtime_ns=mtime_ns))
                 continue
             document = parse_document(name, data)
             document_chunks = chunks_of(document, config.chunking)
@@ -272,12 +282,42 @@ def _plan(
             link=link,
             anchors=tuple((h.start, h.anchor) for h in document.headings if h.anchor),
             source=source,
+            size=size,
+            mtime_ns=mtime_ns,
         )
         plan.titles[name] = document.title
         (plan.added if old is None else plan.changed).append(name)
     for item in plan.skipped:
         log.warning("document_skipped", extra={"document": item.path, "reason": item.reason})
     return plan
+
+
+# A file modified less than this before it was read may change again within the same
+# timestamp tick (coarse clocks, some network file systems): its time is not trusted.
+_RACY_NS = 2_000_000_000
+
+
+def _unmodified(record: DocumentRecord, candidate: Candidate) -> bool:
+    """True when the file has the size and modification time it had when ``record`` was
+    read: it is not read again (at a million chunks, reading and hashing every page took
+    10 s of a one-page reindex)."""
+    return record.mtime_ns is not None and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns)
+
+
+def _status(candidate: Candidate, read_at: int) -> tuple[int, int | None]:
+    """The size and modification time a record keeps to skip reading the file next time
+    (no time when it cannot be trusted)."""
+    trusted = 0 < candidate.mtime_ns < read_at - _RACY_NS
+    return candidate.size, candidate.mtime_ns if trusted else None
+
+
+def _reuse(plan: _Plan, previous: _Previous, record: DocumentRecord) -> None:
+    """Carry an unchanged document's chunks and vectors over."""
+    name = record.path
+    plan.reuse(previous.chunks, previous.chunks_by_document.get(name, np.zeros(0, dtype=np.int64)))
+    plan.records[name] = record
+    plan.titles[name] = record.title
+    plan.unchanged.append(name)
 
 
 def _report(plan: _Plan, previous: _Previous | None, config: EngineConfig, seconds: float) -> BuildReport:
@@ -310,9 +350,12 @@ def write_build(
     sources: dict[str, dict[str, Any]] | None = None,
     skipped: dict[str, str] | None = None,
     backend: VectorBackend | None = None,
+    previous: PreviousBuild | None = None,
 ) -> None:
     """Write one complete build (chunks, vectors and lexical side in the vector store,
-    manifest) and make it live. ``backend``: FAISS (of ``dense_kind``) unless given.
+    manifest) and make it live. ``backend``: FAISS (of ``dense_kind``) unless given;
+    ``previous``: the live build it updates, whose indexes the backend may update instead
+    of building them again.
 
     Without ``sentence_vectors`` a sentence is judged by its chunk's vector (benchmarks)."""
     table = ChunkTable.from_chunks(chunks)
@@ -331,7 +374,7 @@ def write_build(
     try:
         with directory.new_build() as folder:
             name = folder.name.removesuffix(".partial")
-            _write_build_files(folder, name, table, vectors, sentence_vectors, backend, manifest_fields)
+            _write_build_files(folder, name, table, vectors, sentence_vectors, backend, manifest_fields, previous)
     except BaseException:
         if name:
             backend.discard(name)
@@ -347,11 +390,12 @@ def _write_build_files(
     sentence_vectors: np.ndarray | None,
     backend: VectorBackend,
     manifest_fields: dict[str, Any],
+    previous: PreviousBuild | None,
 ) -> None:
     write_chunks(folder, chunks)
     if sentence_vectors is not None:
         write_sentence_vectors(folder, sentence_vectors)
-    store = backend.write(folder, name, vectors, chunks)
+    store = backend.write(folder, name, vectors, chunks, previous)
     write_manifest(folder, {**manifest_fields, "dense_index": store.pop("dense_index"), "vector_store": store})
 
 

@@ -266,8 +266,9 @@ class ChunkTable(Sequence[Chunk]):
     def document_of(self, row: int) -> str:
         return self.document_names[int(self._columns.rows[row, DOCUMENT])]
 
-    def tokens_of_all(self) -> Iterator[list[str]]:
-        """Each chunk's BM25 tokens in order (what the lexical index is built from)."""
+    def tokens_of_rows(self, rows: Sequence[int] | None = None) -> Iterator[list[str]]:
+        """The BM25 tokens of each chunk of ``rows`` (default: all, in order), what the
+        lexical index is built from."""
         c = self._columns
         sentence_offsets = c.sentence_offsets.tolist()
         token_offsets = c.token_offsets.tolist()
@@ -275,7 +276,12 @@ class ChunkTable(Sequence[Chunk]):
         # One string per distinct token: a million chunks hold about 100M tokens, and a str
         # each would take gigabytes while BM25 is built.
         distinct: dict[str, str] = {}
-        for first, after in zip(sentence_offsets, sentence_offsets[1:]):
+        spans = (
+            zip(sentence_offsets, sentence_offsets[1:])
+            if rows is None
+            else ((sentence_offsets[r], sentence_offsets[r + 1]) for r in rows)
+        )
+        for first, after in spans:
             # Sentence by sentence: the blob holds sentences' tokens back to back, with no
             # space between the last word of one and the first of the next.
             yield [
@@ -353,12 +359,13 @@ class ChunkTable(Sequence[Chunk]):
         return cls(columns, text, tokens, documents, sections)
 
 
-def bm25_tokens(chunks: Sequence[Chunk]) -> list[list[str]]:
-    """Each chunk's BM25 tokens, in row order: from a :class:`ChunkTable`'s token blob
-    without building its rows (a million of them at 1M chunks), else from each chunk."""
+def bm25_tokens(chunks: Sequence[Chunk], rows: Sequence[int] | None = None) -> list[list[str]]:
+    """The BM25 tokens of each chunk of ``rows`` (default: all, in order): from a
+    :class:`ChunkTable`'s token blob without building its rows (a million of them at 1M
+    chunks), else from each chunk."""
     if isinstance(chunks, ChunkTable):
-        return list(chunks.tokens_of_all())
-    return [chunk_tokens(c) for c in chunks]
+        return list(chunks.tokens_of_rows(rows))
+    return [chunk_tokens(chunks[r]) for r in rows] if rows is not None else [chunk_tokens(c) for c in chunks]
 
 
 def _check_shapes(

@@ -82,6 +82,41 @@ def build_dense_index(vectors: np.ndarray, kind: str | None = None):  # type: ig
     return index
 
 
+def updated_dense_index(index, vectors: np.ndarray, previous_rows: np.ndarray):  # type: ignore[no-untyped-def]
+    """``index`` (an IVF index over the previous build's vectors) brought to the new build
+    without training it again: row i of the new build is row ``previous_rows[i]`` of the
+    previous one, or (where that is -1) new, with its vector in ``vectors``. The rows of
+    removed chunks are dropped, the others renumbered in place, the new ones added to the
+    lists of their nearest centroids: the index holds what adding every vector to the same
+    trained index would, without the 168 s that training took at a million vectors."""
+    import faiss
+
+    previous_rows = np.asarray(previous_rows, dtype=np.int64)
+    kept = np.flatnonzero(previous_rows >= 0)
+    added = np.flatnonzero(previous_rows < 0)
+    moved_to = np.full(index.ntotal, -1, dtype=np.int64)
+    moved_to[previous_rows[kept]] = kept
+    faiss.omp_set_num_threads(_cpus())
+    try:
+        gone = np.flatnonzero(moved_to < 0)
+        if len(gone):
+            index.remove_ids(gone)
+        lists = index.invlists
+        for number in range(index.nlist):
+            size = lists.list_size(number)
+            if size:
+                # The list's own id array, renumbered where it lies.
+                ids = faiss.rev_swig_ptr(lists.get_ids(number), size)
+                ids[:] = moved_to[ids]
+        if len(added):
+            index.add_with_ids(np.ascontiguousarray(vectors[added], dtype=np.float32), added)
+    finally:
+        faiss.omp_set_num_threads(1)
+    if index.ntotal != len(previous_rows):
+        raise RuntimeError(f"the updated index holds {index.ntotal} vectors, not {len(previous_rows)}")
+    return index
+
+
 def ivf_lists(count: int) -> int:
     """About 4 sqrt(n) inverted lists, a power of two: 1024 at 100k vectors, 4096 at 1M."""
     return int(min(65536, max(64, 2 ** round(np.log2(4 * np.sqrt(max(count, 1)))))))

@@ -64,6 +64,7 @@ class Candidate:
     relative: str  # the document's name in the index (with its root's prefix)
     size: int
     root: DocumentRoot | None = None
+    mtime_ns: int = 0  # when it was last modified, as discovery found it
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ def discover_roots(roots: list[DocumentRoot]) -> tuple[list[Candidate], list[Ski
         for c in candidates:
             if patterns and not any(p.match(c.relative) for p in patterns):
                 continue
-            found.append(Candidate(c.path, root.prefix + c.relative, c.size, root))
+            found.append(Candidate(c.path, root.prefix + c.relative, c.size, root, c.mtime_ns))
         skipped.extend(
             SkippedFile(root.prefix + s.path, s.reason)
             for s in passed
@@ -165,11 +166,11 @@ def discover(root: Path) -> tuple[list[Candidate], list[SkippedFile]]:
                 skipped.append(SkippedFile(relative, f"unsupported file type {path.suffix or '(none)'}"))
                 continue
             try:
-                size = path.stat().st_size
+                status = path.stat()
             except OSError as exc:
                 skipped.append(SkippedFile(relative, f"cannot read: {exc.strerror}"))
                 continue
-            found.append(Candidate(path, relative, size))
+            found.append(Candidate(path, relative, status.st_size, mtime_ns=status.st_mtime_ns))
     return found, skipped
 
 

@@ -30,10 +30,10 @@ import numpy as np
 from index.chunk_store import bm25_tokens
 from index.config import EngineConfig, QdrantConfig, VectorStoreKind
 from index.errors import CorruptIndexError, VectorStoreError, VerbatimError
-from index.lexical import LexicalIndex
+from index.lexical import Bm25sIndex, LexicalIndex
 from index.store import Manifest
 from index.types import Chunk
-from index.vector_store import Proposals
+from index.vector_store import PreviousBuild, Proposals
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,9 @@ def bm25_weights(tokens: Sequence[list[str]]) -> list[tuple[list[int], list[floa
     return sparse
 
 
-def vocabulary(tokens: Sequence[Sequence[str]] | LexicalIndex) -> dict[str, int]:
+def vocabulary(tokens: Sequence[Sequence[str]] | LexicalIndex | Bm25sIndex) -> dict[str, int]:
     """Term ids of a build: its distinct tokens, sorted (the term statistics give them back)."""
-    terms = tokens.terms() if isinstance(tokens, LexicalIndex) else {t for chunk in tokens for t in chunk}
+    terms = tokens.terms() if isinstance(tokens, LexicalIndex | Bm25sIndex) else {t for chunk in tokens for t in chunk}
     return {term: i for i, term in enumerate(sorted(terms))}
 
 
@@ -135,7 +135,13 @@ class QdrantStore:
     kind: VectorStoreKind = "qdrant"
 
     def __init__(
-        self, client: Any, config: QdrantConfig, collection: str, terms: LexicalIndex, count: int, local: bool
+        self,
+        client: Any,
+        config: QdrantConfig,
+        collection: str,
+        terms: LexicalIndex | Bm25sIndex,
+        count: int,
+        local: bool,
     ) -> None:
         self._client = client
         self._config = config
@@ -230,12 +236,20 @@ class QdrantBackend:
     def _local(self) -> bool:
         return self.config.url is None
 
-    def write(self, folder: Path, build: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> dict[str, Any]:
+    def write(
+        self,
+        folder: Path,
+        build: str,
+        vectors: np.ndarray,
+        chunks: Sequence[Chunk],
+        previous: PreviousBuild | None = None,
+    ) -> dict[str, Any]:
+        # Each build has a collection of its own, written whole: ``previous`` is not needed.
         from qdrant_client import models
 
         tokens = bm25_tokens(chunks)
-        # Term statistics (IDF weights for quote selection) stay in the build, without bm25s.
-        LexicalIndex.statistics(tokens).save(folder / "lexical")
+        # Term statistics (IDF weights for quote selection) stay in the build; Qdrant scores BM25.
+        LexicalIndex.from_tokens(tokens).save(folder / "lexical")
         collection = self.collection_for(build)
         client = self._client
         with _talking_to(self.config):

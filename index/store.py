@@ -48,10 +48,12 @@ log = logging.getLogger(__name__)
 # 2: sentence vectors (sentence_vectors.npy) beside the chunk vectors.
 # 3: the columnar chunk store (chunks/) instead of chunks.jsonl.
 # 4: each sentence's ranking signals stored (chunks/signals.npy).
-FORMAT_VERSION = 4
+# 5: BM25 as term-frequency postings (lexical/terms.json...) a reindex updates, not bm25s's.
+FORMAT_VERSION = 5
 # Formats this version still reads: a format-2 build's chunks.jsonl is read into memory; a
-# format-3 store's signals are worked out per row read, and a reindex stores them.
-READABLE_FORMATS = (2, 3, 4)
+# format-3 store's signals are worked out per row read, and a reindex stores them; a format-4
+# build's bm25s index answers until a reindex writes the postings.
+READABLE_FORMATS = (2, 3, 4, 5)
 _LEGACY_CHUNKS = "chunks.jsonl"
 _CURRENT = "CURRENT"
 _BUILDS = "builds"
@@ -73,6 +75,11 @@ class DocumentRecord:
     # (offset, id) of each heading with an HTML id: a passage links to the nearest one above it.
     anchors: tuple[tuple[int, str], ...] = ()
     source: str | None = None  # the sources-file name it came from
+    # The file's size and modification time when it was read (None when it had been modified
+    # too shortly before to be sure a later change would show): the same pair later means
+    # the same content, and the reindex does not read it.
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

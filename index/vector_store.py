@@ -1,7 +1,7 @@
 """Where candidate chunks come from: one build's vectors and lexical side, behind one interface.
 
 Two stores implement it. FAISS (the default) keeps ``vectors.npy``, ``dense.faiss`` and the
-bm25s index in the build folder. Qdrant (:mod:`index.qdrant_store`) keeps the vectors and
+BM25 postings (:mod:`index.lexical`) in the build folder. Qdrant (:mod:`index.qdrant_store`) keeps the vectors and
 BM25 term weights in one collection per build, for several machines sharing one store. Either
 way the chunk store, the sentence vectors and the term statistics stay in the build folder,
 and a build names its store in the manifest (``vector_store``).
@@ -12,6 +12,7 @@ it opens answers queries.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,22 @@ import numpy as np
 
 from index.chunk_store import bm25_tokens
 from index.config import EngineConfig, VectorStoreKind
-from index.dense import build_dense_index, describe, load_dense_index, save_dense_index, search_dense
+from index.dense import (
+    build_dense_index,
+    choose_kind,
+    describe,
+    ivf_lists,
+    load_dense_index,
+    save_dense_index,
+    search_dense,
+    updated_dense_index,
+)
 from index.errors import CorruptIndexError, IndexMismatchError
-from index.lexical import LexicalIndex
+from index.lexical import Bm25sIndex, LexicalIndex
 from index.store import Manifest, read_vectors, write_vectors
 from index.types import Chunk
+
+log = logging.getLogger(__name__)
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float32)
@@ -42,6 +54,21 @@ class Proposals:
     # The true cosine of each lexical row's vector with the query's (zeros without a vector):
     # the abstain decision reads cosines, never a rank or a fused score.
     lexical_cosines: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousBuild:
+    """The live build a reindex starts from, and where each row of the new build comes from:
+    row i is this build's row ``rows[i]``, or new where that is -1."""
+
+    folder: Path
+    manifest: Manifest
+    chunks: int  # in the previous build
+    rows: np.ndarray
+
+    @property
+    def new_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.rows < 0)
 
 
 class VectorStore(Protocol):
@@ -68,9 +95,17 @@ class VectorBackend(Protocol):
 
     kind: VectorStoreKind
 
-    def write(self, folder: Path, build: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> dict[str, Any]:
-        """Store the build's side (``folder`` is the build being written); returns the
-        manifest's ``vector_store`` entry, with ``dense_index`` describing the dense index."""
+    def write(
+        self,
+        folder: Path,
+        build: str,
+        vectors: np.ndarray,
+        chunks: Sequence[Chunk],
+        previous: PreviousBuild | None = None,
+    ) -> dict[str, Any]:
+        """Store the build's side (``folder`` is the build being written), updating
+        ``previous``'s where it can; returns the manifest's ``vector_store`` entry, with
+        ``dense_index`` describing the dense index."""
         ...
 
     def publish(self, build: str) -> None:
@@ -115,12 +150,16 @@ def check_store(manifest: Manifest, config: EngineConfig) -> None:
         )
 
 
+# Train the IVF lists again once this share of their training count was added since.
+RETRAIN_SHARE = 0.5
+
+
 class FaissStore:
-    """FAISS over the memory-mapped ``vectors.npy``, and bm25s."""
+    """FAISS over the memory-mapped ``vectors.npy``, and the BM25 postings."""
 
     kind: VectorStoreKind = "faiss"
 
-    def __init__(self, vectors: np.ndarray, dense: Any, lexical: LexicalIndex) -> None:
+    def __init__(self, vectors: np.ndarray, dense: Any, lexical: LexicalIndex | Bm25sIndex) -> None:
         self.vectors = vectors
         self.dense = dense
         self.lexical = lexical
@@ -150,19 +189,62 @@ class FaissStore:
 
 
 class FaissBackend:
-    """vectors.npy, dense.faiss and lexical/ in the build folder; the folder swap makes them live."""
+    """vectors.npy, dense.faiss and lexical/ in the build folder; the folder swap makes them live.
+
+    A reindex updates the previous build's IVF index and BM25 postings instead of building
+    them again: at a million chunks, training the IVF lists took 168 s and BM25 102 s. The
+    IVF lists are trained again once the vectors added since their training reach
+    :data:`RETRAIN_SHARE` of those they were trained on, or the corpus size calls for
+    another number of lists."""
 
     kind: VectorStoreKind = "faiss"
 
     def __init__(self, dense_kind: str | None = None) -> None:
         self.dense_kind = dense_kind  # None: the kind that suits the corpus size (index.dense)
 
-    def write(self, folder: Path, build: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> dict[str, Any]:
+    def write(
+        self,
+        folder: Path,
+        build: str,
+        vectors: np.ndarray,
+        chunks: Sequence[Chunk],
+        previous: PreviousBuild | None = None,
+    ) -> dict[str, Any]:
+        if previous is not None and store_kind(previous.manifest) != "faiss":
+            previous = None  # moving from another store: nothing here to update
         write_vectors(folder, vectors)
-        dense = build_dense_index(vectors, self.dense_kind)
+        dense, training = self._dense_index(vectors, previous)
         save_dense_index(dense, folder / "dense.faiss")
-        LexicalIndex.from_tokens(bm25_tokens(chunks)).save(folder / "lexical")
-        return {"dense_index": describe(dense)}  # no entry: FAISS (store_kind)
+        self._lexical_index(chunks, previous).save(folder / "lexical")
+        # No "kind": FAISS (store_kind).
+        return {"dense_index": describe(dense), **training}
+
+    def _dense_index(self, vectors: np.ndarray, previous: PreviousBuild | None) -> tuple[Any, dict[str, int]]:
+        """The dense index and, for IVF, how many vectors its lists were trained on and
+        how many were added since."""
+        kind = self.dense_kind or choose_kind(len(vectors))
+        if kind == "ivf-sq8" and previous is not None and (previous.folder / "dense.faiss").exists():
+            trained_on = int(previous.manifest.vector_store.get("ivf_trained_on", previous.chunks))
+            added = int(previous.manifest.vector_store.get("ivf_added_since", 0)) + len(previous.new_rows)
+            old = _readable(load_dense_index, previous.folder / "dense.faiss")
+            if (
+                getattr(old, "nlist", None) == ivf_lists(len(vectors))
+                and old.ntotal == previous.chunks
+                and added < RETRAIN_SHARE * trained_on
+            ):
+                log.info("dense_index_updated", extra={"added": len(previous.new_rows), "added_since_training": added})
+                dense = updated_dense_index(old, vectors, previous.rows)
+                return dense, {"ivf_trained_on": trained_on, "ivf_added_since": added}
+        dense = build_dense_index(vectors, kind)
+        return dense, ({"ivf_trained_on": len(vectors), "ivf_added_since": 0} if kind == "ivf-sq8" else {})
+
+    def _lexical_index(self, chunks: Sequence[Chunk], previous: PreviousBuild | None) -> LexicalIndex:
+        if previous is not None:
+            old = _readable(LexicalIndex.load, previous.folder / "lexical")
+            # A build from before the postings (bm25s) is built afresh, once.
+            if isinstance(old, LexicalIndex) and len(old) == previous.chunks:
+                return old.updated(previous.rows, bm25_tokens(chunks, previous.new_rows.tolist()))
+        return LexicalIndex.from_tokens(bm25_tokens(chunks))
 
     def publish(self, build: str) -> None:
         return None
@@ -174,7 +256,13 @@ class FaissBackend:
         # Memory-mapped: only the rows of BM25-only candidates are ever read.
         vectors = read_vectors(build_dir, mmap=True)
         dense = load_dense_index(build_dir / "dense.faiss")
-        lexical = LexicalIndex.load(build_dir / "lexical")
+        try:
+            lexical = LexicalIndex.load(build_dir / "lexical")
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptIndexError(
+                f"The BM25 index in {build_dir} cannot be read ({exc}).",
+                hint="Rebuild it with: verbatim index --rebuild",
+            ) from exc
         if not len(vectors) == dense.ntotal == len(lexical):
             raise CorruptIndexError(
                 f"The index in {build_dir} is inconsistent (vector, FAISS and BM25 counts differ).",
@@ -184,3 +272,13 @@ class FaissBackend:
 
     def stored_vectors(self, build_dir: Path, manifest: Manifest) -> np.ndarray:
         return read_vectors(build_dir)
+
+
+def _readable(load: Any, path: Path) -> Any:
+    """What ``load`` reads from ``path``, or None when it cannot (the reindex then builds
+    that part afresh, as from no previous build)."""
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # FAISS raises RuntimeError
+        log.warning("previous_part_unreadable_rebuilt", extra={"path": str(path), "reason": str(exc)[:200]})
+        return None

@@ -75,7 +75,7 @@ def test_manifest_records_model_chunking_versions_and_hashes(config, embedder, v
     assert manifest["chunking"] == {"max_chars": 400, "overlap": 1, "sentences": 2}
     assert {"faiss-cpu", "bm25s", "numpy"} <= set(manifest["versions"])
     assert len(manifest["documents"]["seed.txt"]["sha256"]) == 64
-    in_the_build = {"faiss": {"vectors.npy", "dense.faiss"}, "qdrant": {"lexical/document_frequency.json"}}
+    in_the_build = {"faiss": {"vectors.npy", "dense.faiss"}, "qdrant": {"lexical/terms.json"}}
     assert {"chunks/rows.npy", "chunks/text.bin", *in_the_build[vector_store]} <= set(manifest["files"])
     assert manifest.get("vector_store", {}).get("kind", "faiss") == vector_store
 
@@ -160,3 +160,58 @@ def test_an_index_written_without_stored_tokens_still_answers(config, embedder, 
     write_chunks(build, stripped)  # the store tokenizes what comes without tokens
     engine = Engine.load(config, embedder, verify=False)
     assert engine.ask("How much can a llama carry?").passages[0].text.endswith("A llama can carry 25 kg over 20 km.")
+
+
+def _reads(monkeypatch) -> list[str]:
+    """The documents a build reads from disk, in order."""
+    import index.build
+
+    read: list[str] = []
+    original = index.build.read_bytes
+
+    def reading(candidate, max_bytes):
+        read.append(candidate.relative)
+        return original(candidate, max_bytes)
+
+    monkeypatch.setattr(index.build, "read_bytes", reading)
+    return read
+
+
+def _age(folder, seconds=3600):
+    for path in folder.iterdir():
+        status = path.stat()
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns - seconds * 10**9))
+
+
+def test_a_reindex_reads_only_files_whose_size_or_time_changed(config, embedder, docs_dir, monkeypatch):
+    _age(docs_dir)
+    build_index(config, embedder)
+    read = _reads(monkeypatch)
+    guide = docs_dir / "guide.md"
+    # The same size, other words, and a new modification time: read, and seen as changed.
+    guide.write_text(guide.read_text(encoding="utf-8").replace("llama", "camel"), encoding="utf-8")
+    report = build_index(config, embedder)
+    assert read == ["guide.md"] and report.changed == ("guide.md",) and "seed.txt" in report.unchanged
+
+
+def test_a_file_modified_just_before_it_was_read_is_read_again(config, embedder, docs_dir, monkeypatch):
+    """Its time may not change with a second edit in the same clock tick: it is not trusted."""
+    build_index(config, embedder)
+    read = _reads(monkeypatch)
+    report = build_index(config, embedder)
+    assert sorted(read) == ["guide.md", "seed.txt"] and report.embedded_chunks == 0
+    _age(docs_dir)
+    build_index(config, embedder)  # read once more, now old enough to be trusted
+    read.clear()
+    report = build_index(config, embedder)
+    assert read == [] and sorted(report.unchanged) == ["guide.md", "seed.txt"]
+
+
+def test_a_touched_file_is_read_but_not_embedded_again(config, embedder, docs_dir, monkeypatch):
+    _age(docs_dir)
+    build_index(config, embedder)
+    os.utime(docs_dir / "seed.txt")
+    read = _reads(monkeypatch)
+    embedder.embedded.clear()
+    report = build_index(config, embedder)
+    assert read == ["seed.txt"] and report.embedded_chunks == 0 and report.changed == ()

@@ -83,3 +83,36 @@ def test_approximate_indexes_find_what_exact_search_finds_on_real_text(
         # Bags of words tie often: a row as close as the 10th nearest is a true neighbour.
         found += int(np.sum(database[rows] @ query >= truth_scores[-1] - 1e-5))
     assert found / (10 * len(queries)) >= floor
+
+
+def test_an_updated_inverted_index_holds_what_adding_every_vector_to_it_anew_would() -> None:
+    """Removed rows gone, kept ones renumbered, new ones added: a renumbering slip would
+    cite another chunk than the one that matched."""
+    import faiss
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = build_dense_index(vectors, "ivf-sq8")
+    trained = faiss.clone_index(index)
+    kept = np.array([r for r in range(3000) if r % 11])
+    previous_rows = np.concatenate(
+        [kept[:1000], -np.ones(30, dtype=np.int64), kept[1000:], -np.ones(7, dtype=np.int64)]
+    )
+    new_vectors = vectors[np.maximum(previous_rows, 0)]
+    added = rng.standard_normal((37, 16)).astype(np.float32)
+    new_vectors[previous_rows < 0] = added / np.linalg.norm(added, axis=1, keepdims=True)
+
+    updated = dense.updated_dense_index(index, new_vectors, previous_rows)
+    anew = faiss.clone_index(trained)
+    anew.reset()
+    anew.add(new_vectors)
+    assert updated.ntotal == anew.ntotal == len(previous_rows)
+    for query in [*new_vectors[previous_rows < 0], *rng.standard_normal((40, 16)).astype(np.float32)]:
+        rows, scores = search_dense(updated, query, 10)
+        expected_rows, expected_scores = search_dense(anew, query, 10)
+        assert rows.tolist() == expected_rows.tolist()
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-6)
+    # Each new chunk's own vector finds that chunk.
+    for row in np.flatnonzero(previous_rows < 0):
+        assert search_dense(updated, new_vectors[row], 1)[0][0] == row
