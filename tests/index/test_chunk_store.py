@@ -173,17 +173,24 @@ def test_each_sentence_keeps_its_signals_through_the_store_a_reindex_and_an_upgr
     _assert_signals_are_the_sentences(read_chunks(_live(config)))
 
 
-def test_a_reindex_carries_unchanged_rows_and_their_vectors_over(config, embedder, docs_dir):
+@pytest.mark.parametrize("change", ["changed", "removed"])
+def test_a_reindex_carries_unchanged_rows_and_their_vectors_over(config, embedder, docs_dir, change):
     _many_documents(docs_dir, 6)
     build_index(config, embedder)
     build = _live(config)
     before = read_chunks(build)
     vectors, sentence_vectors = read_vectors(build), read_sentence_vectors(build)
     kept = {c.document for c in before} - {"many02.md"}
-    (docs_dir / "many02.md").write_text("# Changed\n\nA new sentence about walruses.\n", encoding="utf-8")
+    if change == "removed":  # the rows after it move up with nothing in between
+        (docs_dir / "many02.md").unlink()
+        (docs_dir / "seed.txt").write_text("A new sentence about walruses.\n", encoding="utf-8")
+        kept -= {"seed.txt"}
+    else:
+        (docs_dir / "many02.md").write_text("# Changed\n\nA new sentence about walruses.\n", encoding="utf-8")
     embedder.embedded.clear()
     report = build_index(config, embedder)
-    assert report.changed == ("many02.md",) and report.embedded_chunks == 1
+    assert report.embedded_chunks == 1
+    assert report.changed == (("seed.txt",) if change == "removed" else ("many02.md",))
     after_build = _live(config)
     after = read_chunks(after_build)
     new_vectors, new_sentence_vectors = read_vectors(after_build), read_sentence_vectors(after_build)
