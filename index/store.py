@@ -18,6 +18,7 @@ A build is written into ``builds/<id>.partial``, flushed, renamed, and only then
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -143,6 +144,24 @@ def file_checksum(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def file_checksums(paths: list[Path]) -> list[str]:
+    """The SHA-256 of each file, several files at once (hashlib lets go of the GIL): at a
+    million chunks 8 GB are hashed, and one core hashes about 1.3 GB/s. Largest first, so
+    the 6 GB of sentence vectors do not start last."""
+    by_size = sorted(range(len(paths)), key=lambda i: -paths[i].stat().st_size)
+    workers = min(len(paths), _cpus()) or 1
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        digests = dict(zip(by_size, pool.map(file_checksum, [paths[i] for i in by_size])))
+    return [digests[i] for i in range(len(paths))]
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _fsync_tree(folder: Path) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
@@ -244,11 +263,11 @@ class IndexDirectory:
 
 def write_manifest(folder: Path, manifest_fields: dict[str, Any]) -> Manifest:
     """Checksum every file in ``folder`` and write the manifest that vouches for them."""
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            relative = path.relative_to(folder).as_posix()
-            files[relative] = {"sha256": file_checksum(path), "bytes": path.stat().st_size}
+    paths = [path for path in sorted(folder.rglob("*")) if path.is_file()]
+    files = {
+        path.relative_to(folder).as_posix(): {"sha256": digest, "bytes": path.stat().st_size}
+        for path, digest in zip(paths, file_checksums(paths))
+    }
     manifest = Manifest(format_version=FORMAT_VERSION, files=files, **manifest_fields)
     (folder / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
     return manifest
@@ -284,16 +303,16 @@ def read_manifest(build: Path, *, expected_model: str | None, verify: bool = Fal
 def damaged_files(build: Path, manifest: Manifest, *, checksums: bool) -> list[str]:
     """The files of ``build`` that are missing or differ in size from the manifest (and, with
     ``checksums``, in content)."""
-    damaged = []
-    for relative, expected in manifest.files.items():
-        path = build / relative
-        if (
-            not path.is_file()
-            or path.stat().st_size != expected["bytes"]
-            or (checksums and file_checksum(path) != expected["sha256"])
-        ):
-            damaged.append(relative)
-    return damaged
+    damaged = [
+        relative
+        for relative, expected in manifest.files.items()
+        if not (build / relative).is_file() or (build / relative).stat().st_size != expected["bytes"]
+    ]
+    if checksums:
+        whole = [relative for relative in manifest.files if relative not in damaged]
+        digests = file_checksums([build / relative for relative in whole])
+        damaged += [r for r, digest in zip(whole, digests) if digest != manifest.files[r]["sha256"]]
+    return sorted(damaged)
 
 
 @dataclass(frozen=True, slots=True)

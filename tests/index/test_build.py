@@ -98,6 +98,7 @@ def test_a_different_model_is_refused_with_the_way_out(config, embedder):
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
 def test_damaged_index_files_are_detected_on_load(config, embedder, damage, vector_store):
     build_index(config, embedder)
+    Engine.load(config, embedder, verify=True)  # whole: every checksum matches
     damaged = "vectors.npy" if vector_store == "faiss" else "sentence_vectors.npy"  # Qdrant holds the vectors
     target = IndexDirectory(config.index_dir).current_build() / damaged
     if damage == "truncate":
@@ -108,7 +109,7 @@ def test_damaged_index_files_are_detected_on_load(config, embedder, damage, vect
         target.write_bytes(bytes(data))
     else:
         target.unlink()
-    with pytest.raises(CorruptIndexError, match="--rebuild"):
+    with pytest.raises(CorruptIndexError, match=f"file {damaged} .*--rebuild"):
         # A changed byte keeps the size: only the full checksums see it.
         Engine.load(config, embedder, verify=damage == "garble")
 
