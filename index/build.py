@@ -298,7 +298,7 @@ def _unmodified(record: DocumentRecord, candidate: Candidate) -> bool:
     """True when the file has the size and modification time it had when ``record`` was
     read: it is not read again (at a million chunks, reading and hashing every page took
     10 s of a one-page reindex)."""
-    return record.mtime_ns is not None and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns)
+    return record.unmodified(candidate.size, candidate.mtime_ns)
 
 
 def _status(candidate: Candidate, read_at: int) -> tuple[int, int | None]:

@@ -82,6 +82,11 @@ class DocumentRecord:
     size: int | None = None
     mtime_ns: int | None = None
 
+    def unmodified(self, size: int, mtime_ns: int) -> bool:
+        """True when the file has the size and modification time it had when it was read:
+        it need not be read again."""
+        return self.mtime_ns is not None and (self.size, self.mtime_ns) == (size, mtime_ns)
+
 
 @dataclass(frozen=True, slots=True)
 class Manifest:

@@ -259,7 +259,8 @@ def local_roots(config: EngineConfig) -> tuple[list[DocumentRoot], dict[str, dic
 
 def changed_since_build(config: EngineConfig, manifest: Manifest) -> list[str]:
     """Documents added, changed or removed on disk since ``manifest`` was built (by content
-    hash; files it skipped count only if they changed). A quick look: nothing is parsed."""
+    hash; files it skipped count only if they changed). A quick look: nothing is parsed, and
+    a file with the size and time it had when it was indexed is not read."""
     roots, _ = local_roots(config)
     candidates, _ = discover_roots(roots)
     known = {name: record.sha256 for name, record in manifest.documents.items()} | manifest.skipped
@@ -267,6 +268,9 @@ def changed_since_build(config: EngineConfig, manifest: Manifest) -> list[str]:
     seen = set()
     for candidate in candidates:
         seen.add(candidate.relative)
+        record = manifest.documents.get(candidate.relative)
+        if record is not None and record.unmodified(candidate.size, candidate.mtime_ns):
+            continue
         try:
             digest = hashlib.sha256(read_bytes(candidate, config.max_document_bytes)).hexdigest()
         except DocumentSkipped:

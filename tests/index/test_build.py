@@ -216,3 +216,20 @@ def test_a_touched_file_is_read_but_not_embedded_again(config, embedder, docs_di
     embedder.embedded.clear()
     report = build_index(config, embedder)
     assert read == ["seed.txt"] and report.embedded_chunks == 0 and report.changed == ()
+
+
+def test_the_start_up_check_reads_only_files_whose_size_or_time_changed(config, embedder, docs_dir, monkeypatch):
+    import index.sources.sync as sync
+
+    _age(docs_dir)
+    build_index(config, embedder)
+    manifest = Engine.load(config, embedder).manifest
+    read: list[str] = []
+    original = sync.read_bytes
+    monkeypatch.setattr(
+        sync, "read_bytes", lambda candidate, limit: read.append(candidate.relative) or original(candidate, limit)
+    )
+    assert sync.changed_since_build(config, manifest) == [] and read == []
+    guide = docs_dir / "guide.md"
+    guide.write_text(guide.read_text(encoding="utf-8").replace("llama", "camel"), encoding="utf-8")
+    assert sync.changed_since_build(config, manifest) == ["guide.md"] and read == ["guide.md"]
