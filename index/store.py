@@ -28,7 +28,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,11 @@ class IndexDirectory:
         os.replace(temporary, self.root / _CURRENT)
         _fsync_dir(self.root)
 
+    def remove_leftovers(self) -> None:
+        """Remove what a killed builder left (a partial build, or one never made live)."""
+        self._remove_partial_builds()
+        self._remove_old_builds(keep=self.current_build().name)
+
     def _remove_partial_builds(self) -> None:
         for path in self.builds.glob("*.partial"):
             shutil.rmtree(path, ignore_errors=True)
@@ -276,6 +281,20 @@ def write_manifest(folder: Path, manifest_fields: dict[str, Any]) -> Manifest:
     manifest = Manifest(format_version=FORMAT_VERSION, files=files, **manifest_fields)
     (folder / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
     return manifest
+
+
+def refresh_records(build: Path, documents: dict[str, DocumentRecord]) -> None:
+    """Give the live ``build`` new document records that differ only in the file times they
+    keep (a reindex that found nothing new): only ``manifest.json`` is replaced, atomically;
+    the data files and their checksums stay as they are."""
+    manifest = Manifest.from_json((build / "manifest.json").read_text(encoding="utf-8"))
+    partial = build / "manifest.json.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(replace(manifest, documents=documents).to_json())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, build / "manifest.json")
+    _fsync_dir(build)
 
 
 def read_manifest(build: Path, *, expected_model: str | None, verify: bool = False) -> Manifest:

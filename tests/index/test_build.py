@@ -233,3 +233,20 @@ def test_the_start_up_check_reads_only_files_whose_size_or_time_changed(config, 
     guide = docs_dir / "guide.md"
     guide.write_text(guide.read_text(encoding="utf-8").replace("llama", "camel"), encoding="utf-8")
     assert sync.changed_since_build(config, manifest) == ["guide.md"] and read == ["guide.md"]
+
+
+def test_a_reindex_with_nothing_new_writes_no_build_but_keeps_the_new_file_times(
+    config, embedder, docs_dir, monkeypatch
+):
+    _age(docs_dir)
+    build_index(config, embedder)
+    live = IndexDirectory(config.index_dir).current_build()
+    status = (docs_dir / "seed.txt").stat()
+    os.utime(docs_dir / "seed.txt", ns=(status.st_atime_ns, status.st_mtime_ns + 60 * 10**9))  # touched
+    report = build_index(config, embedder)
+    assert IndexDirectory(config.index_dir).current_build() == live
+    assert report.embedded_chunks == 0 and sorted(report.unchanged) == ["guide.md", "seed.txt"]
+    read = _reads(monkeypatch)
+    build_index(config, embedder)
+    assert read == []  # the touched file's new time was kept
+    Engine.load(config, embedder, verify=True)  # and the manifest still vouches for every file
