@@ -142,3 +142,21 @@ def test_two_processes_writing_one_new_record_at_once_lose_nothing(tmp_path: Pat
     assert len(acked) == 600 and set(acked) == stored
     assert imported == 3000  # the old file is imported once, not by each process
     assert version == len(MIGRATIONS)
+
+
+def test_a_migration_another_shard_ran_just_before_is_not_run_again(tmp_path: Path, monkeypatch) -> None:
+    """Two shards open one new database: the other one migrates it between this one reading
+    the version and taking the write lock (the race the process test may or may not hit)."""
+    path = tmp_path / "v.sqlite3"
+    original = RecordStore._transaction
+    raced = []
+
+    def after_the_other_shard_migrated(self):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(True)
+            RecordStore(path)  # the other shard, all the way to the last version
+        return original(self)
+
+    monkeypatch.setattr(RecordStore, "_transaction", after_the_other_shard_migrated)
+    store = RecordStore(path)
+    assert raced and store.version == len(MIGRATIONS)
