@@ -258,7 +258,9 @@ def _plan(
         source = root.source if root else None
         digest = None
         old = previous.records.get(name) if previous else None
-        if previous is not None and old is not None and _unmodified(old, candidate):
+        # The same size and time as when it was read: not read again (at a million chunks,
+        # reading and hashing every page took 10 s of a one-page reindex).
+        if previous is not None and old is not None and old.unmodified(candidate.size, candidate.mtime_ns):
             _reuse(plan, previous, replace(old, link=link, source=source))
             continue
         try:
@@ -305,13 +307,6 @@ def _plan(
 # A file modified less than this before it was read may change again within the same
 # timestamp tick (coarse clocks, some network file systems): its time is not trusted.
 _RACY_NS = 2_000_000_000
-
-
-def _unmodified(record: DocumentRecord, candidate: Candidate) -> bool:
-    """True when the file has the size and modification time it had when ``record`` was
-    read: it is not read again (at a million chunks, reading and hashing every page took
-    10 s of a one-page reindex)."""
-    return record.unmodified(candidate.size, candidate.mtime_ns)
 
 
 def _status(candidate: Candidate, read_at: int) -> tuple[int, int | None]:
