@@ -76,6 +76,11 @@ def chunk_tokens(chunk: Chunk) -> list[str]:
     return [token for sentence in chunk.sentence_tokens for token in sentence.split()]
 
 
+def inverse_document_frequency(chunks: int, df: int) -> float:
+    """bm25s's (Lucene's) inverse document frequency of a term held by ``df`` of ``chunks``."""
+    return math.log(1.0 + (chunks - df + 0.5) / (df + 0.5))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Postings:
     """Term by term, the chunks that hold it and how often (column-major, like a CSC matrix)."""
@@ -172,7 +177,7 @@ class LexicalIndex:
     def idf(self, token: str) -> float:
         term = self._vocabulary.get(token)
         df = int(self._df[term]) if term is not None else 0
-        return math.log(1.0 + (self._size - df + 0.5) / (df + 0.5))
+        return inverse_document_frequency(self._size, df)
 
     def _matches(self, query_tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The rows holding some query term, and their BM25 scores (float32, as bm25s sums
@@ -285,7 +290,7 @@ class Bm25sIndex:
 
     def idf(self, token: str) -> float:
         df = self._df.get(token, 0)
-        return math.log(1.0 + (self._size - df + 0.5) / (df + 0.5))
+        return inverse_document_frequency(self._size, df)
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         known = [t for t in query_tokens if t in self._vocab]
