@@ -133,14 +133,16 @@ def span_text(r: QuestionRows, s) -> str:  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------- training
-def training_pairs(questions: list[Candidates]) -> list[tuple[str, str, float]]:
+def training_pairs(questions: list[Candidates], spans: int = READ_TOP) -> list[tuple[str, str, float]]:
+    """(question, span, holds the answer) for the first ``spans`` shown spans of every
+    training question, and its best answering span when none of those holds it."""
     pairs = []
     for q in questions:
         if q.part != "train" or q.set_name == "seed_dev.jsonl":  # the bundled article stays unseen
             continue
-        for text, held in zip(q.spans[:READ_TOP], q.holds[:READ_TOP]):
+        for text, held in zip(q.spans[:spans], q.holds[:spans]):
             pairs.append((q.question, text, float(held)))
-        if q.extra_positive is not None:
+        if q.extra_positive is not None and not any(q.holds[:spans]):
             pairs.append((q.question, q.extra_positive, 1.0))
     return pairs
 
@@ -547,6 +549,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=45.0, help="training time cap")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument(
+        "--spans",
+        type=int,
+        default=READ_TOP,
+        help="shown spans of each training question it learns from (hard negatives)",
+    )
     parser.add_argument("--layers", type=int, default=4, help="transformer layers of the reader (MiniLM has 6)")
     parser.add_argument("--frozen", type=int, default=1, help="lower transformer layers kept as they are")
     parser.add_argument("--lr", type=float, default=5e-5)
@@ -556,6 +564,9 @@ def main() -> None:
     parser.add_argument("--sweep", type=int, default=READ_TOP, help="measure reading 1 to this many spans")
     parser.add_argument(
         "--read-below", type=float, default=1.01, help="read only where the ranker's confidence is below this"
+    )
+    parser.add_argument(
+        "--reader", type=Path, help="evaluate the reader in this folder (e.g. index/models) instead of the trained one"
     )
     args = parser.parse_args()
     print(machine_header("Training the reader"), flush=True)
@@ -571,20 +582,24 @@ def main() -> None:
         return
     info_file = WORK / "training.json"
     if args.stage in ("all", "train"):
-        pairs = training_pairs(questions)
+        pairs = training_pairs(questions, args.spans)
         print(f"{len(pairs)} training pairs, {sum(p[2] for p in pairs):.0f} positive", flush=True)
         model, training = fine_tune(pairs, args)
         training.update(
-            {k: getattr(args, k) for k in ("epochs", "batch", "layers", "frozen", "lr", "head_lr", "threads")}
+            {k: getattr(args, k) for k in ("epochs", "batch", "spans", "layers", "frozen", "lr", "head_lr", "threads")}
         )
         training["pairs"] = len(pairs)
         export(model, WORK)
         info_file.write_text(json.dumps(training, indent=2), encoding="utf-8")
         if args.stage == "train":
             return
-    training = json.loads(info_file.read_text(encoding="utf-8"))
-    reader = Reader.load(WORK)
-    assert reader is not None, "no trained reader in the cache: run --stage train first"
+    trained = args.reader or WORK
+    training = json.loads(
+        info_file.read_text(encoding="utf-8") if trained == WORK else (trained / SETTINGS_FILE).read_text("utf-8")
+    )
+    training = training.get("training", training)
+    reader = Reader.load(trained)
+    assert reader is not None, f"no reader in {trained}: run --stage train first"
     read_all(questions, reader, args.sweep)
     results = {}
     for read in range(1, args.sweep + 1):
@@ -622,7 +637,8 @@ def main() -> None:
     info["read_below"] = args.read_below
     args.out.mkdir(parents=True, exist_ok=True)
     for name in (READER_FILE, TOKENIZER_FILE):
-        shutil.copyfile(WORK / name, args.out / name)
+        if (trained / name).resolve() != (args.out / name).resolve():
+            shutil.copyfile(trained / name, args.out / name)
     (args.out / SETTINGS_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}", flush=True)
 
