@@ -1,0 +1,48 @@
+"""Write the off-topic question sets: real questions asked of documents about something else.
+
+``seed.jsonl``: 150 SQuAD v1.1 and 150 CoNaLa questions asked of the bundled article (``docs/``).
+``pydocs.jsonl``: 300 SQuAD v1.1 questions (Wikipedia: sport, history, science) asked of the
+Python library pages of ``../shared/eval/conala-pydocs-dev``. None can be answered there; the right
+outcome for each is "not found" (or at least "not sure"). Drawn with a fixed seed from the shared
+sets, so the files are the same on every machine:
+
+    python bench/eval/offtopic/make.py
+    verbatim eval bench/eval/offtopic/seed.jsonl --docs docs
+    verbatim eval bench/eval/offtopic/pydocs.jsonl --docs PYDOCS
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[2].parent / "shared" / "eval"
+SEED = 7
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _unanswerable(rows: list[dict], tag: str) -> list[dict]:
+    return [{"id": f"{tag}-{r['id']}", "question": r["question"], "answers": [], "answerable": False} for r in rows]
+
+
+def main() -> None:
+    rng = random.Random(SEED)
+    squad = _read(SHARED / "squad-v1.1-dev" / "questions.jsonl")
+    conala = _read(SHARED / "conala-pydocs-dev" / "questions.jsonl")
+    sets = {
+        "seed": _unanswerable(rng.sample(squad, 150), "squad") + _unanswerable(rng.sample(conala, 150), "conala"),
+        "pydocs": _unanswerable(rng.sample(squad, 300), "squad"),
+    }
+    for name, rows in sets.items():
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        (HERE / f"{name}.jsonl").write_text(text, encoding="utf-8")
+        print(f"{name}.jsonl: {len(rows)} questions")
+
+
+if __name__ == "__main__":
+    main()
