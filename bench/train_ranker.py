@@ -72,6 +72,12 @@ RANKER_ROUNDS = 200
 ANSWER_ROUNDS = 200
 RANKS = (1, 3, 5)
 HELD_OUT_PREFIX = "conala-dev-"
+# Off-topic questions for the answerability model: (questions of, asked of the documents of, how many).
+FOREIGN = (
+    ("conala-pydocs-dev", "squad-v1.1-dev", 300),
+    ("conala-pydocs-dev", "squad-v2.0-dev", 300),
+    ("squad-v2.0-dev", "conala-pydocs-dev", 300),
+)
 
 
 @dataclass
@@ -86,6 +92,7 @@ class QuestionRows:
     labels: np.ndarray
     searcher: Searcher
     query: Query
+    foreign: bool = False  # an off-topic question asked of another set's documents (FOREIGN)
 
 
 def engine_for(set_path: Path, embedder, documents: Path | None) -> tuple[Engine, list[Question]]:  # type: ignore[no-untyped-def]
@@ -124,18 +131,39 @@ def collect(set_name: str, engine: Engine, questions: list[Question]) -> list[Qu
 
 
 def collect_sets(names: list[str], documents: dict[str, str], backend: str) -> list[QuestionRows]:
-    """Every question of the named sets through the engine's stages (the learned models off);
-    ``documents`` names the folder of a set that has none beside its questions."""
+    """Every question of the named sets through the engine's stages (the learned models off),
+    then the :data:`FOREIGN` questions; ``documents`` names the folder of a set that has none
+    beside its questions."""
     embedder = make_bench_embedder(backend)
     rows: list[QuestionRows] = []
+    engines: dict[str, tuple[Engine, list[Question]]] = {}
     started = time.perf_counter()
     for name in names:
         folder = Path(documents[name]) if name in documents else None
-        engine, questions = engine_for(SHARED / "eval" / name, embedder, folder)
+        engine, questions = engines[name] = engine_for(SHARED / "eval" / name, embedder, folder)
         rows += collect(name, engine, questions)
         print(f"{name}: {len(questions)} questions, {engine.chunk_count} chunks", flush=True)
+    for asked, of, count in FOREIGN:
+        if asked in engines and of in engines:
+            rows += collect_foreign(asked, engines[asked][1], of, engines[of][0], count)
     print(f"features collected in {time.perf_counter() - started:.0f} s", flush=True)
     return rows
+
+
+def collect_foreign(asked: str, questions: list[Question], of: str, engine: Engine, count: int) -> list[QuestionRows]:
+    """``count`` questions of the set ``asked`` (never held-out ones), asked of the documents
+    of the set ``of``, where none can be answered: the plainly off-topic questions that the
+    shared sets lack (their unanswerable ones all look answerable by their own article)."""
+    pool = [q for q in questions if not q.id.startswith(HELD_OUT_PREFIX)]
+    picked = [pool[i] for i in sorted(np.random.default_rng(SEED).permutation(len(pool))[:count])]
+    name = f"{asked} asked of {of}"
+    foreign = [replace(q, id=f"{name}:{q.id}", answers=(), answerable=False) for q in picked]
+    rows = collect(name, engine, foreign)
+    print(f"{name}: {len(rows)} off-topic questions", flush=True)
+    # No article of their own: folds by question.
+    return [
+        replace(r, fold=int(hashlib.sha256(r.question.id.encode()).hexdigest(), 16) % 2, foreign=True) for r in rows
+    ]
 
 
 def graded_labels(spans: list[RankedSpan], holds: list[bool]) -> list[int]:
@@ -149,6 +177,8 @@ def graded_labels(spans: list[RankedSpan], holds: list[bool]) -> list[int]:
 
 
 def train_ranker(rows: list[QuestionRows]):  # type: ignore[no-untyped-def]
+    """The span ranker. Off-topic (foreign) questions stay out: they hold no answer to rank,
+    yet their rows would move LightGBM's feature bins and so the ranking."""
     import lightgbm
 
     usable = [r for r in rows if r.evidence_rows]
@@ -196,7 +226,7 @@ def out_of_fold(rows: list[QuestionRows]):  # type: ignore[no-untyped-def]
     rows, probabilities), keyed by the index of the question in ``rows``."""
     oof_ranked: dict[int, list[RankedSpan]] = {}
     for fold in (0, 1):
-        model = train_ranker([r for r in rows if r.fold != fold and not r.held_out])
+        model = train_ranker([r for r in rows if r.fold != fold and not r.held_out and not r.foreign])
         for i, r in enumerate(rows):
             if r.fold == fold and not r.held_out:
                 oof_ranked[i] = ranked_for(r, model)
@@ -215,7 +245,7 @@ def out_of_fold(rows: list[QuestionRows]):  # type: ignore[no-untyped-def]
 def final_models(rows: list[QuestionRows], answer_x: dict[int, np.ndarray]):  # type: ignore[no-untyped-def]
     """The shipped models: the ranker on every fold; the answerability model on out-of-fold
     rankings (in-sample scores are too sure)."""
-    final_ranker = train_ranker([r for r in rows if not r.held_out])
+    final_ranker = train_ranker([r for r in rows if not r.held_out and not r.foreign])
     answer_y = np.array([int(rows[i].question.answerable) for i in answer_x])
     final_answer = train_answer_model(np.vstack([answer_x[i] for i in answer_x]), answer_y)
     return final_ranker, final_answer

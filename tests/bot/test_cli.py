@@ -110,6 +110,18 @@ def test_eval_on_the_seed_questions_meets_the_bar(workdir, capsys):
     assert result["all_quotes_verbatim"] and result["quotes_checked"] > 0
 
 
+def test_plainly_off_topic_questions_are_not_answered(workdir, capsys):
+    """300 real questions about something else (bench/eval/offtopic: Wikipedia and Stack Overflow
+    questions) asked of the bundled article: at most one gets a confident quote. The answerability
+    model trained without off-topic questions answered 2 and was unsure of 2 more."""
+    shared_data("eval/squad-v1.1-dev/questions.jsonl")  # the set is drawn from ../shared
+    questions = REPO / "bench" / "eval" / "offtopic" / "seed.jsonl"
+    assert main(["eval", str(questions), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert result["unanswerable"] == 300
+    assert result["outcomes"]["answered"] <= 1, result["outcomes"]
+
+
 def test_eval_details_give_each_question_its_outcome_and_quotes(workdir, capsys, tmp_path):
     questions = shared_data("eval/seed_dev.jsonl")
     details = tmp_path / "details.jsonl"
