@@ -314,7 +314,9 @@ def report_figures(rows, ranked, prob) -> dict:  # type: ignore[no-untyped-def]
         answerable = [
             i for i, r in enumerate(rows) if r.set_name == name and r.held_out == held_out and r.question.answerable
         ]
-        n = max(1, len(answerable))
+        if not answerable:
+            continue  # the off-topic (foreign) questions: their figures are the cut sweep's
+        n = len(answerable)
         at = {k: sum(1 for i in answerable if hits.get(i) and hits[i] <= k) / n for k in RANKS}
         label = f"{name} (held out)" if held_out else name
         figures[label] = {"answerable": len(answerable), "hit_at": at}

@@ -19,7 +19,8 @@
     python bench/train_reader.py --docs conala-pydocs-dev=DIR [--minutes 40] [--out index/models]
 
 Stage 1 and the trained weights are cached in bench/.cache/reader: ``--stage eval`` re-fits
-and re-measures without training again.
+and re-measures without training again, and ``--stage eval --reader index/models`` does so for
+the shipped reader (after the ranker or answerability model was retrained).
 """
 
 from __future__ import annotations

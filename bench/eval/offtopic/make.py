@@ -15,25 +15,25 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2].parent / "shared" / "eval"
 SEED = 7
 
+sys.path.insert(0, str(HERE.parents[2]))
+from index.evaluation import Question, read_questions  # noqa: E402
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-
-def _unanswerable(rows: list[dict], tag: str) -> list[dict]:
-    return [{"id": f"{tag}-{r['id']}", "question": r["question"], "answers": [], "answerable": False} for r in rows]
+def _unanswerable(questions: list[Question], tag: str) -> list[dict]:
+    return [{"id": f"{tag}-{q.id}", "question": q.question, "answers": [], "answerable": False} for q in questions]
 
 
 def main() -> None:
     rng = random.Random(SEED)
-    squad = _read(SHARED / "squad-v1.1-dev" / "questions.jsonl")
-    conala = _read(SHARED / "conala-pydocs-dev" / "questions.jsonl")
+    squad = read_questions(SHARED / "squad-v1.1-dev" / "questions.jsonl")
+    conala = read_questions(SHARED / "conala-pydocs-dev" / "questions.jsonl")
     sets = {
         "seed": _unanswerable(rng.sample(squad, 150), "squad") + _unanswerable(rng.sample(conala, 150), "conala"),
         "pydocs": _unanswerable(rng.sample(squad, 300), "squad"),
