@@ -114,7 +114,6 @@ def test_plainly_off_topic_questions_are_not_answered(workdir, capsys):
     """300 real questions about something else (bench/eval/offtopic: Wikipedia and Stack Overflow
     questions) asked of the bundled article: at most one gets a confident quote. The answerability
     model trained without off-topic questions answered 2 and was unsure of 2 more."""
-    shared_data("eval/squad-v1.1-dev/questions.jsonl")  # the set is drawn from ../shared
     questions = REPO / "bench" / "eval" / "offtopic" / "seed.jsonl"
     assert main(["eval", str(questions), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["results"][0]
