@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from index.sources.uploads import store_upload
-from tests.bot.conftest import SEED_NAME, Harness, StartBot, is_ephemeral, message_body
+from tests.bot.conftest import Harness, StartBot, is_ephemeral, message_body
 from tests.bot.test_bot_e2e import DOD_QUESTION, GUILD_COMMANDS
 from tests.fakediscord import PERMISSIONS_MEMBER, FakeDiscord
 from tests.fakediscord import payloads as fp
@@ -27,7 +27,7 @@ def member_commands(h: Harness) -> dict[str, Any]:
         "ask": {"question": DOD_QUESTION},
         "search": {"query": "guardrails"},
         "sources": {},
-        "source": {"name": SEED_NAME},
+        "source": {"name": h.service.documents()[0].path},
         "Ask the docs": h.fake.message_create(DOD_QUESTION),
     }
 
@@ -57,26 +57,22 @@ def _attachment(url: str) -> dict[str, Any]:
     return payload
 
 
-def synced_commands(fake: FakeDiscord) -> set[str]:
-    """Every command Discord was told of, subcommands by their full name ("config show")."""
+def synced_commands(fake: FakeDiscord) -> dict[str, list[str]]:
+    """Every command Discord was told of, subcommands by their full name ("config show"),
+    each with its autocompleted options."""
     [sync] = fake.calls_to("PUT", GUILD_COMMANDS)
-    names: set[str] = set()
+    commands: dict[str, list[str]] = {}
 
-    def walk(prefix: str, options: list[dict[str, Any]]) -> bool:
-        found = False
-        for option in options:
-            if option.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
-                found = True
-                if option["type"] == SUB_COMMAND_GROUP:
-                    walk(f"{prefix}{option['name']} ", option.get("options") or [])
-                else:
-                    names.add(prefix + option["name"])
-        return found
+    def walk(name: str, options: list[dict[str, Any]]) -> None:
+        subcommands = [o for o in options if o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP)]
+        for option in subcommands:
+            walk(f"{name} {option['name']}", option.get("options") or [])
+        if not subcommands:
+            commands[name] = [o["name"] for o in options if o.get("autocomplete")]
 
     for command in sync.json:
-        if not walk(command["name"] + " ", command.get("options") or []):
-            names.add(command["name"])
-    return names
+        walk(command["name"], command.get("options") or [])
+    return commands
 
 
 def state(h: Harness) -> dict[str, Any]:
@@ -105,21 +101,24 @@ def state(h: Harness) -> dict[str, Any]:
 
 
 async def test_every_moderator_command_refuses_a_member_and_changes_nothing(
-    verbatim: StartBot, fake_discord: FakeDiscord
+    verbatim: StartBot, fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
     fake = fake_discord
     own_role = fake.world.snowflake()  # a plain role of bob's, before the bot receives the guild
     fake.guild.roles[own_role] = fp.role(own_role, "Regulars", PERMISSIONS_MEMBER, position=1)
     fake.guild.members[int(fake.member["id"])]["roles"].append(str(own_role))
-    h = await verbatim()
+    sources = tmp_path / "verbatim.toml"  # a source, so that /reindex source: has a name to offer
+    sources.write_text(f'[[source]]\nname = "handbook"\npath = "{tmp_path / "docs"}"\n', encoding="utf-8")
+    h = await verbatim(sources_file=sources)
     store_upload(h.service.config, UPLOAD, b"# Kept\n\nThis upload stays.\n")
 
     with serve() as site:
         moderators = moderator_commands(fake, own_role, site.base + "/files/new.md")
         members = member_commands(h)
-        unclassified = synced_commands(fake) - set(moderators) - set(members)
+        synced = synced_commands(fake)
+        unclassified = set(synced) - set(moderators) - set(members)
         assert not unclassified, f"classify each new command as a member's or a moderator's: {sorted(unclassified)}"
-        assert synced_commands(fake) == set(moderators) | set(members)
+        assert set(synced) == set(moderators) | set(members)
 
         for name, options in moderators.items():
             before = state(h)
@@ -130,6 +129,14 @@ async def test_every_moderator_command_refuses_a_member_and_changes_nothing(
             assert fake.interaction_calls(ix) == [refused], f"/{name} did more than refuse"
             assert state(h) == before, f"/{name} changed something for a member"
         assert site.requests == [], "a member's upload was downloaded"
+
+    # Typing in a moderator command's option offers a member nothing (a moderator, something).
+    autocompleted = [(command, option) for command in moderators for option in synced[command]]
+    assert {command for command, _ in autocompleted} >= {"reindex", "docs remove"}
+    for name, option in autocompleted:
+        as_member = await h.run(fake.autocomplete(name, {option: ""}, focused=option, user=fake.member))
+        as_moderator = await h.run(fake.autocomplete(name, {option: ""}, focused=option, user=fake.admin))
+        assert as_member.json["data"]["choices"] == [] and as_moderator.json["data"]["choices"], f"/{name} {option}:"
 
     # Still no moderator: making their own role one was refused.
     assert message_body(await h.run(fake.slash_command("stats", user=fake.member)))["content"] == REFUSAL
