@@ -437,6 +437,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.report import write_report
 
     store = _record(settings)
+    store.prune()  # the retention period holds here too, however many days are asked for
     since = time.time() - args.days * DAY
     rows = store.questions(since=since)
     feedback = store.feedback_counts(since=since)

@@ -24,6 +24,10 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How often the record's retention is looked at; it prunes once a day (record.PRUNE_EVERY), asked
+# anything or not.
+RETENTION_CHECK_SECONDS = 3600.0
+
 COGS = (
     "bot.cogs.ask",
     "bot.cogs.search",
@@ -81,11 +85,15 @@ class VerbatimBot(commands.Bot):
         self.health = health
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         self.extras: set[asyncio.Task[Any]] = set()
+        self._retention: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         # Runs after each successful login; `verbatim run` retries the login while Discord is
         # unreachable, and the index may already be loaded: everything here is idempotent.
         await self._load_configs()
+        if self._retention is None:
+            self._retention = asyncio.create_task(self._keep_retention(), name="verbatim-retention")
+            self.extras.add(self._retention)
         report = await self.service.load_once()
         if report is not None:
             log.info("index_built_at_startup", extra={"summary": report.summary})
@@ -111,6 +119,16 @@ class VerbatimBot(commands.Bot):
         except (sqlite3.Error, OSError) as exc:
             # The bot still answers, with the environment's settings.
             log.warning("server_settings_not_loaded", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def _keep_retention(self) -> None:
+        """Old questions, votes and threads are deleted in a bot that stays up for months,
+        not only when it starts or when someone happens to ask something."""
+        while True:
+            await asyncio.sleep(RETENTION_CHECK_SECONDS)
+            try:
+                await self.record.call(RecordStore.prune_if_due)
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("record_not_pruned", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def on_message(self, message: discord.Message) -> None:
         # No prefix commands: a mention is a question for the ask cog's listener. The default

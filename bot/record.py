@@ -81,7 +81,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX threads_by_time ON threads (started_at);
     """,
 )
-PRUNE_EVERY = DAY  # a bot that runs for months still forgets on time
+PRUNE_EVERY = DAY  # a bot that runs for months still forgets on time (see VerbatimBot's retention loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +223,25 @@ class RecordStore:
             log.info("record_pruned", extra={"questions": deleted, "days": self.retention_days})
         return deleted
 
-    def add_thread(self, thread_id: int, *, guild_id: int | None, asker_id: int, question: str) -> None:
+    def prune_if_due(self, now: float | None = None) -> int:
+        """:meth:`prune`, if the last one is a day old or more (or was never run)."""
+        now = time.time() if now is None else now
+        return self.prune(now) if now - self.pruned_at > PRUNE_EVERY else 0
+
+    def add_thread(
+        self,
+        thread_id: int,
+        *,
+        guild_id: int | None,
+        asker_id: int,
+        question: str,
+        started_at: float | None = None,
+    ) -> None:
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO threads (thread_id, guild_id, asker_id, question, started_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (thread_id, guild_id, asker_id, question, time.time()),
+                (thread_id, guild_id, asker_id, question, time.time() if started_at is None else started_at),
             )
 
     def thread(self, thread_id: int) -> tuple[int, str] | None:
@@ -388,8 +401,7 @@ class Record:
 
         def run() -> T:
             store = self._opened()
-            if time.time() - store.pruned_at > PRUNE_EVERY:
-                store.prune()
+            store.prune_if_due()
             return method(store, *args, **kwargs)
 
         return await asyncio.wrap_future(self._pool.submit(run))

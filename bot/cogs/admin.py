@@ -100,6 +100,7 @@ class AdminCog(commands.Cog):
             replied.set()
 
     @reindex.autocomplete("source")
+    @moderators_only()  # a member's autocomplete gets no choices (discord.py runs no command check for it)
     async def source_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         names = [s.name for s in self.bot.service.config.sources or ()]
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:CHOICES_MAX]

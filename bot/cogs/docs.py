@@ -82,6 +82,7 @@ class DocsCog(commands.GroupCog, group_name="docs"):
         await self._reindex(interaction, f"Removed **{escape(upload.name)}**.")
 
     @remove.autocomplete("name")
+    @moderators_only()  # a member's autocomplete gets no choices (discord.py runs no command check for it)
     async def upload_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         needle = current.lower()
         uploads = await asyncio.to_thread(list_uploads, self.bot.service.config)

@@ -201,8 +201,13 @@ async def verbatim(
             settings = make_settings(tmp_path, fake_discord, **overrides)
             if write:
                 write_docs(settings.docs_dir)
-            service = AnswerService(settings.engine_config(), embedder or HashingEmbedder())
-            record = Record(settings.db, legacy_feedback=settings.feedback_file)
+            # As `verbatim run` makes them (bot/runner.py), but with the fake embedder.
+            service = AnswerService(
+                settings.engine_config(), embedder or HashingEmbedder(), writer=settings.index_writer
+            )
+            record = Record(
+                settings.db, retention_days=settings.db_retention_days, legacy_feedback=settings.feedback_file
+            )
             bot = VerbatimBot(settings, service, record, guild_ready_timeout=0.05)
             await stack.enter_async_context(running_bot(bot, fake=fake_discord, ready_timeout=30.0))
             harness = Harness(fake_discord, bot, settings, service, record, settings.docs_dir, handler.records)
@@ -249,6 +254,16 @@ def quotes_in(description: str) -> list[tuple[str, str]]:
         else:
             lines = []
     return found
+
+
+def cited_document(h: Harness, citation: str) -> str:
+    """The indexed document a citation names. A citation is ``path › Section…, line n``
+    (index.types.Passage.citation): the path of one of the documents, then " › " or ", ".
+    Neither a path nor a section title is split on its own commas or arrows."""
+    paths = [d.path for d in h.service.documents()]
+    named = [p for p in paths if citation.startswith((p + " › ", p + ", "))]
+    assert named, f"{citation!r} names none of the documents {paths}"
+    return max(named, key=len)
 
 
 def embed_of(call: RecordedCall) -> dict[str, Any]:

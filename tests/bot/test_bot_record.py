@@ -11,7 +11,12 @@ import statistics
 import time
 from typing import Any
 
+import pytest
+
+import bot.client
+import bot.record
 from bot.cogs.ask import ONLY_THE_ASKER
+from bot.record import DAY, RecordStore
 from bot.render import unescape
 from tests.bot.conftest import (
     CHANNEL_MESSAGES,
@@ -24,7 +29,7 @@ from tests.bot.conftest import (
     is_ephemeral,
     quotes_in,
 )
-from tests.bot.test_bot_e2e import DOD_QUESTION, add_moderator, stored
+from tests.bot.test_bot_e2e import DOD_QUESTION, add_moderator, assert_verbatim_quotes, stored
 from tests.bot.test_bot_timing import QUESTIONS, GcPauses, StallProbe, record_figures
 from tests.fakediscord import FakeDiscord, RecordedCall
 
@@ -121,12 +126,23 @@ async def test_config_changes_take_effect_at_once(verbatim: StartBot, fake_disco
     await asyncio.sleep(0.2)
     assert len(fake.calls_to("POST", THREADS)) == 1
 
-    # Private answers: /ask is seen by the asker alone, with nothing to dismiss.
-    await h.run(fake.slash_command("config answers", {"visibility": "private"}, user=carol))
+    # Private answers in one channel: /ask there is answered, seen by the asker alone, with
+    # nothing to dismiss; elsewhere in the server answers stay public.
+    private_here = {"visibility": "private", "channel": fake.channel_id}
+    await h.run(fake.slash_command("config answers", private_here, user=carol))
     private = await h.ask(DOD_QUESTION)
     assert is_ephemeral(private) and "Dismiss" not in [b.get("label") for b in buttons(private.json)]
+    assert_verbatim_quotes(h, embed_of(private)["description"], DOD_QUESTION)  # an answer, not a refusal
+    elsewhere = await h.run(fake.slash_command("ask", {"question": DOD_QUESTION}, channel_id=help_channel))
+    assert not is_ephemeral(elsewhere) and quotes_in(embed_of(elsewhere)["description"])
+    await h.run(fake.slash_command("config answers", {"visibility": "public", "channel": fake.channel_id}, user=carol))
+    # And in the whole server.
+    await h.run(fake.slash_command("config answers", {"visibility": "private"}, user=carol))
+    private = await h.run(fake.slash_command("ask", {"question": DOD_QUESTION}, channel_id=help_channel))
+    assert is_ephemeral(private) and quotes_in(embed_of(private)["description"])
     await h.run(fake.slash_command("config answers", {"visibility": "public"}, user=carol))
-    assert not is_ephemeral(await h.ask(DOD_QUESTION))
+    public = await h.ask(DOD_QUESTION)
+    assert not is_ephemeral(public) and quotes_in(embed_of(public)["description"])
 
     # Mentions answered in a thread, in one channel only.
     await h.run(fake.slash_command("config threads", {"enabled": True, "channel": fake.channel_id}, user=carol))
@@ -277,3 +293,28 @@ async def test_a_follow_up_in_the_bots_thread_is_answered_with_the_first_questio
     for passage in expected[: len(quotes)]:
         assert h.doc_text(passage.document)[passage.start : passage.end] == passage.text
     assert [(r["via"], r["question"]) for r in h.questions()][-1] == ("followup", follow_up)
+
+
+async def test_a_bot_that_stays_up_deletes_old_questions_without_being_asked_anything(
+    verbatim: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention is not only applied at start or when a question comes: a day with no question
+    (here a tenth of a second, checked every hundredth) still deletes what is too old."""
+    monkeypatch.setattr(bot.client, "RETENTION_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(bot.record, "PRUNE_EVERY", 0.1)
+    h = await verbatim(db_retention_days=90)  # the default, said here
+    store = RecordStore(h.settings.db)
+    old = store.add_question(
+        question="Where did the llamas graze last spring?",
+        user_id=7,
+        via="command",
+        outcome="not_found",
+        asked_at=time.time() - 91 * DAY,
+    )
+    store.add_thread(601, guild_id=h.fake.guild_id, asker_id=7, question="Llamas?", started_at=time.time() - 91 * DAY)
+    recent = store.add_question(question="And this spring?", user_id=7, via="command", outcome="not_found")
+    store.close()
+    async with asyncio.timeout(10):
+        while old in [r["id"] for r in h.questions()]:
+            await asyncio.sleep(0.05)
+    assert [r["id"] for r in h.questions()] == [recent] and h._rows("SELECT * FROM threads") == []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.render import unescape
-from tests.bot.conftest import StartBot, embed_of, is_ephemeral, message_body, quotes_in
+from index import update_index
+from tests.bot.conftest import StartBot, embed_of, is_ephemeral, make_settings, message_body, quotes_in
+from tests.conftest import HashingEmbedder
 from tests.fakediscord.payloads import attachment
 from tests.index.sources.site import default_site, serve
 
@@ -122,3 +126,28 @@ async def test_reindex_source_fetches_the_one_named_and_an_unknown_name_is_one_l
         )
         assert "Synced site: 0 pages fetched, 5 not modified" in unescape(done.json["content"])
         assert ("GET", "/sitemap.xml", 200) in site.requests
+
+
+async def test_only_the_index_writer_runs_the_scheduled_syncs(verbatim: StartBot, tmp_path, fake_discord) -> None:
+    """A shard process without shard 0 answers from the index the writer keeps fresh, and
+    never fetches a source itself: two processes syncing would build over each other."""
+    fake = fake_discord
+    with serve() as site:
+        default_site(site)
+        site.slow.clear()
+        sources = tmp_path / "verbatim.toml"
+        sources.write_text(
+            f'[[source]]\nname = "site"\nsitemap = "{site.base}/sitemap.xml"\nrefresh = "1s"\n', encoding="utf-8"
+        )
+        # The writer's first build, as the process running shard 0 makes it.
+        writer_settings = make_settings(tmp_path, fake, sources_file=sources)
+        await asyncio.to_thread(update_index, writer_settings.engine_config(), HashingEmbedder())
+        site.requests.clear()
+        h = await verbatim(sources_file=sources, shard_count=2, shard_ids=[1], mod_log_channel=fake.channel_id)
+        assert not h.service.writer
+        answer = await h.ask("How much can a llama carry?")
+        assert quotes_in(embed_of(answer)["description"])[0][1].startswith("[site/guide/llamas.html")
+        await asyncio.sleep(3.0)  # the writer syncs within about 1 s (the test above)
+    assert site.requests == [], "a shard process other than the writer fetched the source"
+    posted = [c for c in fake.calls if c.method == "POST" and c.path == f"/channels/{fake.channel_id}/messages"]
+    assert posted == [], "a sync was reported to the mod log"

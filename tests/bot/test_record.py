@@ -70,14 +70,27 @@ def test_the_old_feedback_file_is_imported_once(tmp_path: Path) -> None:
     assert store.count() == 2
 
 
-def test_retention_deletes_old_questions_with_their_votes(tmp_path: Path) -> None:
+def _rows(store: RecordStore, table: str) -> list[tuple[object, ...]]:
+    return store._db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+
+
+def test_retention_deletes_only_what_is_older_than_the_period_from_every_table(tmp_path: Path) -> None:
+    """Questions, the votes on them and the threads opened on them: each table holds a member's words."""
     store = RecordStore(tmp_path / "v.sqlite3", retention_days=90)
     now = time.time()
-    old = store.add_question(question="Old", user_id=1, via="command", outcome="answered", asked_at=now - 91 * DAY)
-    store.add_feedback(old, user_id=2, kind="up", given_at=now - 91 * DAY)
-    recent = store.add_question(question="New", user_id=1, via="command", outcome="answered", asked_at=now - 89 * DAY)
+    kept: dict[str, list[int]] = {}
+    for age, label in ((91, "old"), (89, "recent")):
+        asked = now - age * DAY
+        question = store.add_question(question=label, user_id=1, via="mention", outcome="answered", asked_at=asked)
+        store.add_feedback(question, user_id=2, kind="up", given_at=asked + 60)
+        store.add_thread(question + 100, guild_id=3, asker_id=1, question=label, started_at=asked)
+        kept[label] = [question, question + 100]
     assert store.prune(now) == 1
-    assert [q.id for q in store.questions()] == [recent] and store.feedback_counts()["up"] == 0
+    [recent, thread] = kept["recent"]
+    assert [q.id for q in store.questions()] == [recent]
+    assert [row[1] for row in _rows(store, "feedback")] == [recent]  # the vote on the recent question only
+    assert store.thread(thread) == (1, "recent") and store.thread(kept["old"][1]) is None
+    assert [row[0] for row in _rows(store, "threads")] == [thread]
 
 
 def test_forget_deletes_a_members_questions_and_votes_only(tmp_path: Path) -> None:
@@ -91,6 +104,17 @@ def test_forget_deletes_a_members_questions_and_votes_only(tmp_path: Path) -> No
     assert (forgotten.questions, forgotten.feedback) == (1, 2)
     assert [q.question for q in store.questions()] == ["Yours"]
     assert store.feedback_counts() == {"up": 1, "down": 0, "dismiss": 0}
+
+
+def test_forget_deletes_the_threads_a_member_started_only(tmp_path: Path) -> None:
+    """A thread keeps its asker and first question, both the member's: forgetting them deletes it."""
+    store = RecordStore(tmp_path / "v.sqlite3")
+    store.add_question(question="Mine", user_id=7, via="mention", outcome="answered")
+    store.add_thread(501, guild_id=3, asker_id=7, question="Where do llamas sleep?")
+    store.add_thread(502, guild_id=3, asker_id=8, question="Where do alpacas sleep?")
+    store.forget(7)
+    assert store.thread(501) is None and store.thread(502) == (8, "Where do alpacas sleep?")
+    assert "llamas" not in str(_rows(store, "threads"))
 
 
 def test_no_acknowledged_question_is_lost_when_the_process_is_killed(tmp_path: Path) -> None:

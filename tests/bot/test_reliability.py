@@ -24,6 +24,7 @@ from tests.bot.conftest import (
     CHANNEL_MESSAGES,
     WEBHOOK,
     button_id,
+    cited_document,
     embed_of,
     is_ephemeral,
     make_settings,
@@ -113,7 +114,7 @@ async def _questions_during_a_reindex(h, round_number: int) -> float:
     assert len(answers) == 50
     for call in answers:
         quotes = quotes_in(embed_of(call)["description"])
-        assert quotes and all(q in h.doc_text(c.split(",")[0]) for q, c in quotes)
+        assert quotes and all(q in h.doc_text(cited_document(h, c)) for q, c in quotes)
     assert f"Added (1): extra{round_number}.md" in json.dumps(done.json)
     return stall
 
@@ -329,7 +330,7 @@ async def test_hostile_questions_through_the_bot(verbatim, name):
         assert "Traceback" not in body
         if call.json.get("embeds") or (call.json.get("data") or {}).get("embeds"):
             for quote, citation in quotes_in(embed_of(call)["description"]):
-                assert quote in h.doc_text(citation.split(",")[0].split(" › ")[0])
+                assert quote in h.doc_text(cited_document(h, citation))
     assert quotes_in(embed_of(await h.ask("Dario Amodei published a letter explaining the stance"))["description"])
 
 

@@ -105,3 +105,20 @@ def test_without_a_record_the_commands_say_so_in_one_line(tmp_path: Path, monkey
     err = capsys.readouterr().err
     assert err.startswith("error: No record at ") and len(err.splitlines()) == 1
     assert not (tmp_path / "none.sqlite3").exists()
+
+
+def test_the_report_keeps_to_the_retention_period_however_far_back_it_looks(record: Path, capsys) -> None:
+    store = RecordStore(record)
+    store.add_question(
+        question="Where do the old llamas graze?",
+        user_id=8,
+        via="command",
+        outcome="not_found",
+        asked_at=time.time() - 200 * DAY,
+    )
+    store.close()
+    out = record.parent / "report"
+    assert cli.main(["report", "--days", "365", "--out", str(out)]) == 0  # retention: the default 90 days
+    assert capsys.readouterr().out.startswith("50 questions in the last 365 days:")
+    assert "old llamas" not in (out / "index.html").read_text("utf-8")
+    assert "old llamas" not in str([q.question for q in RecordStore(record).questions()])  # deleted, not hidden
