@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.citation import citation
 from bot.engine_factory import BuildPolicy, make_embedder, open_index
-from bot.errors import check_writable, report_failure
+from bot.errors import can_write, check_writable, report_failure
 from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
@@ -23,8 +23,8 @@ from bot.terminal import answer_json, quote_block, render_answer, render_build_r
 from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
 from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
-from index.sources.sync import check_source_name, source_statuses
-from index.store import live_sources, verify_index
+from index.sources.sync import changed_since_build, check_source_name, source_statuses
+from index.store import IndexDirectory, live_sources, verify_index
 
 if TYPE_CHECKING:
     from bot.record import RecordStore
@@ -296,10 +296,14 @@ def _size(count: int) -> str:
     return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
-def _stale_notice(changed: list[str]) -> str:
+def _changed_since(changed: list[str]) -> str:
     shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
     noun = "document" if len(changed) == 1 else "documents"
-    return f"{len(changed)} {noun} changed since the last build ({shown}): updating the index first."
+    return f"{len(changed)} {noun} changed since the last build ({shown})"
+
+
+def _stale_notice(changed: list[str]) -> str:
+    return f"{_changed_since(changed)}: updating the index first."
 
 
 def _what(settings: Settings) -> str:
@@ -320,9 +324,14 @@ def _say_which_folder(settings: Settings, folder: Path) -> None:
 
 def _engine(settings: Settings, build: BuildPolicy) -> Engine:
     """The engine for ``ask`` (which builds a first index), ``search`` and ``sources`` (which
-    only read one: they say how to build it instead)."""
+    only read one: they say how to build it instead). Answering from an index never writes:
+    one on a read-only mount serves as it is."""
+    read_only = False
     if build != "never":
-        check_writable(settings.index_dir)
+        if not IndexDirectory(settings.index_dir).exists():
+            check_writable(settings.index_dir)  # before the model loads
+        elif not can_write(settings.index_dir):
+            build, read_only = "never", True
     embedder = make_embedder(settings)
     with build_progress() as progress:
         engine, built = open_index(
@@ -336,6 +345,13 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
         )
     if built is not None:
         print(render_build_report(built), file=sys.stderr)
+    if read_only:
+        changed = changed_since_build(engine.config, engine.manifest)
+        if changed:
+            print(
+                f"{_changed_since(changed)}, but {settings.index_dir} is read-only: answering from the index as it is.",
+                file=sys.stderr,
+            )
     return engine
 
 

@@ -87,6 +87,12 @@ def not_writable(folder: Path, error: OSError | None = None) -> FolderNotWritabl
     return FolderNotWritableError(f"The folder {folder} {reason}.", hint=hint)
 
 
+def can_write(folder: Path) -> bool:
+    """Could files be written in ``folder``? Asked of the kernel, writing nothing (a read-only
+    mount says no even to root)."""
+    return os.access(folder, os.W_OK)
+
+
 def check_writable(folder: Path) -> None:
     """Create ``folder`` if needed and prove a file can be written in it; otherwise raise
     :class:`FolderNotWritableError` naming the folder that refuses (the first one that exists)."""
