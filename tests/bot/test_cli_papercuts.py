@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bot.cli
@@ -78,3 +82,87 @@ def test_ask_without_an_index_on_a_read_only_mount_says_the_folder_is_read_only(
     assert done.returncode == 1
     [error] = [line for line in done.stderr.splitlines() if not line.startswith("refused write")]
     assert error.startswith(f"error: The folder {index} is read-only.")
+
+
+# ---------------------------------------------------------------- -k
+
+
+@pytest.mark.parametrize(
+    ("k", "problem"),
+    [("0", "must be 1 or more (got 0)"), ("-1", "must be 1 or more (got -1)"), ("two", "'two' is not a whole number")],
+)
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_a_passage_count_below_one_is_one_line_and_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str], command: str, k: str, problem: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "-k", k, "Who leads OpenAI?"])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: verbatim {command}: argument -k: {problem} (see verbatim {command} --help)\n"
+
+
+def test_a_mistyped_command_line_is_one_line_not_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["ask"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "error: verbatim ask: the following arguments are required: QUESTION (see verbatim ask --help)\n"
+
+
+def test_a_passage_count_above_the_most_is_capped_and_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["index"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--json", "-k", "999", "Anthropic"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "note: -k 999 is more than 100, the most a search lists; showing 100.\n"
+    assert main(["ask", "-k", "999", "--json", QUESTION]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("note: -k 999 is more than 10, the most an answer quotes")
+    assert json.loads(out)["passages"]
+
+
+# ---------------------------------------------------------------- SIGTERM
+
+
+class StoppedWhileEmbedding(HashingEmbedder):
+    """Sends this process SIGTERM (docker stop, systemd) as the first text is embedded."""
+
+    def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs at once; this is never waited out
+        return super().embed_documents(texts, batch_size=batch_size)
+
+
+def test_an_index_run_stopped_by_sigterm_says_so_exits_143_and_the_previous_index_serves(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["index"]) == 0
+    index = workdir / ".verbatim" / "index"
+    live = (index / "CURRENT").read_text()
+    (workdir / "docs" / "llamas.md").write_text("# Llamas\n\nLlamas hum when they are curious.\n", encoding="utf-8")
+    capsys.readouterr()
+    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: StoppedWhileEmbedding())
+    assert main(["index"]) == 143
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        err
+        == f"stopped (SIGTERM): the index in {Path('.verbatim/index')} is the last complete build, and it still serves.\n"
+    )
+    assert (index / "CURRENT").read_text() == live
+    assert not list((index / "builds").glob("*.partial"))
+    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: HashingEmbedder())
+    assert main(["search", "--json", "llamas hum"]) == 0  # read only: the old build answers
+    assert "llamas.md" not in capsys.readouterr().out
+
+
+def test_a_first_index_stopped_by_sigterm_says_no_index_was_written(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: StoppedWhileEmbedding())
+    assert main(["index"]) == 143
+    assert capsys.readouterr().err == f"stopped (SIGTERM): no index was written in {Path('.verbatim/index')}.\n"
+    assert not (workdir / ".verbatim" / "index" / "CURRENT").exists()
