@@ -83,9 +83,9 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _capped(k: int | None, limit: int, why: str) -> int | None:
+def _capped(k: int, limit: int, why: str) -> int:
     """``k``, or ``limit`` when it is larger, saying so on stderr."""
-    if k is None or k <= limit:
+    if k <= limit:
         return k
     print(f"note: -k {k} is more than {limit}, {why}; showing {limit}.", file=sys.stderr)
     return limit
@@ -100,7 +100,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     # Global options work before or after the command ("verbatim index --index-dir X").
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--docs",
         type=Path,
@@ -403,7 +403,7 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     clean_question(args.question, settings.max_question_chars)  # fail fast, before loading anything
-    k = _capped(args.k, TOP_K_MAX, f"the most an answer quotes (verbatim search lists up to {SEARCH_MAX})")
+    k = args.k and _capped(args.k, TOP_K_MAX, f"the most an answer quotes (verbatim search lists up to {SEARCH_MAX})")
     engine = _engine(settings, "if-missing")
     answer = engine.ask(args.question, k=k, retriever=args.retriever)
     print(answer_json(answer) if args.json else render_answer(answer))
