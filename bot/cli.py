@@ -25,6 +25,7 @@ from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
 from index.sources.sync import changed_since_build, check_source_name, source_statuses
 from index.store import IndexDirectory, live_sources, verify_index
+from index.units import size_text
 
 if TYPE_CHECKING:
     from bot.record import RecordStore
@@ -317,7 +318,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if args.verify:
         checked = verify_index(settings.index_dir)
         print(
-            f"Index {checked.build} verified: {checked.files} files ({_size(checked.bytes)}, "
+            f"Index {checked.build} verified: {checked.files} files ({size_text(checked.bytes)}, "
             f"{checked.chunks} chunks) match their checksums ({checked.seconds:.1f} s)."
         )
         return 0
@@ -336,10 +337,6 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         built = update_index(config, embedder, only=args.source, rebuild=args.rebuild, progress=progress)
     print(render_build_report(built, verbose=args.verbose))
     return 0
-
-
-def _size(count: int) -> str:
-    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
 def _changed_since(changed: list[str]) -> str:

@@ -24,10 +24,10 @@ from index.config import DEFAULT_QDRANT_COLLECTION, TOP_K_MAX, VECTOR_STORES, Qd
 from index.onnx_embedding import BACKENDS, DEFAULT_BACKEND, default_cache_dir
 from index.sources import SourceSpec, read_sources_file
 from index.store import live_sources
+from index.units import MB
 
 ENV_PREFIX = "VERBATIM_"
 ENV_FILE = ".env"
-MB = 1024 * 1024
 # Variables with the prefix that are read by something else (the hand-run benchmarks).
 NOT_SETTINGS_PREFIXES = ("VERBATIM_BENCH_",)
 

@@ -229,3 +229,22 @@ def test_not_found_above_not_sure_is_refused(monkeypatch):
         load_settings()
     monkeypatch.setenv("VERBATIM_NOT_FOUND_THRESHOLD", "0.2")
     assert load_settings().not_found_threshold == 0.2
+
+
+def test_a_size_setting_is_shown_as_set_in_every_message(monkeypatch, tmp_path):
+    """One convention: a 20 MB setting is 20 MB in the skip reason and the upload refusal."""
+    from index.documents import Candidate, read_bytes
+    from index.formats import DocumentSkipped
+    from index.sources.uploads import UploadError, check_upload
+
+    monkeypatch.setenv("VERBATIM_MAX_DOCUMENT_MB", "20")
+    monkeypatch.setenv("VERBATIM_MAX_UPLOAD_MB", "8")
+    settings = load_settings()
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x")
+    with pytest.raises(DocumentSkipped) as skipped:
+        read_bytes(Candidate(big, "big.txt", 25_000_000), settings.engine_config().max_document_bytes)
+    assert str(skipped.value) == "too large (25 MB; the limit is 20 MB)"
+    with pytest.raises(UploadError) as refused:
+        check_upload("notes.md", 8_500_000, settings.max_upload_bytes)
+    assert str(refused.value).startswith("notes.md is 8.5 MB; the limit is 8 MB.")
