@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from bot.citation import citation
 from bot.engine_factory import BuildPolicy, make_embedder, open_index
 from bot.errors import can_write, check_writable, report_failure
 from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
 from bot.source_status import status_text
-from bot.terminal import answer_json, quote_block, render_answer, render_build_report
+from bot.terminal import answer_json, quote_block, render_answer, render_build_report, search_json
 from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
 from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
@@ -413,9 +412,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings, "never")
     passages = engine.search(args.query, k=k, retriever=args.retriever)
     if args.json:
-        from dataclasses import asdict
-
-        print(json.dumps([asdict(p) | {"citation": citation(p)} for p in passages], ensure_ascii=False, indent=2))
+        print(search_json(args.query, passages, args.retriever or engine.config.retriever, engine.built_at))
     else:
         print(
             "\n\n".join(f"{n}. (score {p.score:.3f})\n{quote_block(p)}" for n, p in enumerate(passages, 1))

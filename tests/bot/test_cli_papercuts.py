@@ -166,3 +166,25 @@ def test_a_first_index_stopped_by_sigterm_says_no_index_was_written(
     assert main(["index"]) == 143
     assert capsys.readouterr().err == f"stopped (SIGTERM): no index was written in {Path('.verbatim/index')}.\n"
     assert not (workdir / ".verbatim" / "index" / "CURRENT").exists()
+
+
+# ---------------------------------------------------------------- --json
+
+
+def test_search_json_and_ask_json_print_one_shape(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "--json", QUESTION]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert main(["search", "--json", "-k", "2", QUESTION]) == 0
+    found = json.loads(capsys.readouterr().out)
+    shared = {"question", "retriever", "index_built_at", "passages"}
+    assert isinstance(found, dict) and set(found) == shared and shared <= set(answer)
+    assert found["question"] == answer["question"] == QUESTION
+    assert found["retriever"] == answer["retriever"] and found["index_built_at"] == answer["index_built_at"]
+    assert len(found["passages"]) == 2 and answer["passages"]
+    assert set(found["passages"][0]) == set(answer["passages"][0])
+    source = SEED.read_text(encoding="utf-8")
+    for passage in found["passages"]:
+        assert source[passage["start"] : passage["end"]] == passage["text"]
+        assert passage["citation"].startswith(SEED.name)
