@@ -188,3 +188,24 @@ def test_search_json_and_ask_json_print_one_shape(workdir: Path, capsys: pytest.
     for passage in found["passages"]:
         assert source[passage["start"] : passage["end"]] == passage["text"]
         assert passage["citation"].startswith(SEED.name)
+
+
+# ---------------------------------------------------------------- eval
+
+
+def test_eval_uses_the_documents_folder_ask_remembers(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.eval_report
+
+    monkeypatch.setattr(bot.eval_report, "make_embedder", lambda settings: HashingEmbedder())
+    (workdir / "docs").rename(workdir / "handbook")
+    assert main(["index", "handbook"]) == 0
+    questions = workdir / "questions.jsonl"
+    line = {"id": "q1", "question": QUESTION, "answers": ["remove all safety guardrails"]}
+    questions.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", "--json", str(questions)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert Path(report["documents"]).resolve() == (workdir / "handbook").resolve()
+    assert report["results"][0]["quotes_checked"] > 0
