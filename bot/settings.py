@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.errors import not_a_folder
 from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
 from index.build import FOLDER_SOURCE
 from index.config import DEFAULT_QDRANT_COLLECTION, TOP_K_MAX, VECTOR_STORES, QdrantConfig
@@ -138,7 +138,6 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(8.0, gt=0, le=25, description="Largest document /docs add accepts.")
     mod_log_channel: int | None = Field(
         None,
-        gt=0,
         description="Moderator log channel: scheduled source syncs, and each unanswered or 👎 question (a server can choose its own with /config).",
     )
     auto_answer: bool = Field(False, description="Answer new messages in the help channels in a thread.")
@@ -228,15 +227,15 @@ class Settings(BaseSettings):
     @field_validator("index_dir", "model_cache_dir", "qdrant_path")
     @classmethod
     def _a_folder(cls, value: Path | None) -> Path | None:
-        problem = value and (_not_a_folder(value) or _not_a_folder(value.parent, within=value))
+        problem = value and (not_a_folder(value) or not_a_folder(value.parent, within=value))
         if problem:
             raise ValueError(problem)
         return value
 
-    @field_validator("db", "health_file", "feedback_file")
+    @field_validator("health_file", "feedback_file")
     @classmethod
     def _a_file(cls, value: Path) -> Path:
-        problem = (value.is_dir() and f"{value} is a folder, not a file") or _not_a_folder(value.parent, within=value)
+        problem = (value.is_dir() and f"{value} is a folder, not a file") or not_a_folder(value.parent, within=value)
         if problem:
             raise ValueError(problem)
         return value
@@ -352,31 +351,6 @@ class Settings(BaseSettings):
         """Where the exported model lives: the setting, else the user's cache directory
         (shared by every working folder, so the export happens once per user)."""
         return self.model_cache_dir or default_cache_dir()
-
-
-def _kind(path: Path) -> str:
-    mode = path.stat().st_mode
-    if stat.S_ISREG(mode):
-        return "a file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "a pipe" if stat.S_ISFIFO(mode) else "not a folder"
-
-
-def _not_a_folder(path: Path, within: Path | None = None) -> str | None:
-    """What is wrong with ``path`` as a folder to keep files in: it, or the nearest part of it
-    that exists, is something else (a file, a device); None when it is or can be a folder."""
-    nearest = path
-    while not nearest.exists() and nearest != nearest.parent:
-        if nearest.is_symlink():
-            return f"{nearest} is a broken symbolic link"
-        nearest = nearest.parent
-    if not nearest.exists() or nearest.is_dir():
-        return None
-    kind = _kind(nearest)
-    if nearest == (within or path):
-        return f"{nearest} is {kind}, not a folder"
-    return f"{within or path} is inside {nearest}, which is {kind}, not a folder"
 
 
 # The settings a command-line option can give instead (bot.cli).

@@ -209,3 +209,15 @@ def test_eval_uses_the_documents_folder_ask_remembers(
     report = json.loads(capsys.readouterr().out)
     assert Path(report["documents"]).resolve() == (workdir / "handbook").resolve()
     assert report["results"][0]["quotes_checked"] > 0
+
+
+def test_a_folder_that_is_a_file_is_named_with_what_it_is(tmp_path: Path) -> None:
+    from bot.errors import FolderNotWritableError, check_writable
+
+    (tmp_path / "record").write_text("a file", encoding="utf-8")
+    with pytest.raises(FolderNotWritableError) as caught:
+        check_writable(tmp_path / "record" / "db")
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'record' / 'db'} is inside {tmp_path / 'record'}, which is a file, not a folder."
+    )

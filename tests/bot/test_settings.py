@@ -177,7 +177,7 @@ def test_qdrant_settings_reach_the_engine(monkeypatch, tmp_path):
             "VERBATIM_INDEX_DIR: notes.txt/index is inside notes.txt, which is a file, not a folder.",
         ),
         ("VERBATIM_MODEL_CACHE_DIR", "/dev/null/models", "inside /dev/null, which is a device, not a folder."),
-        ("VERBATIM_DB", ".", "VERBATIM_DB: . is a folder, not a file."),
+        ("VERBATIM_HEALTH_FILE", ".", "VERBATIM_HEALTH_FILE: . is a folder, not a file."),
         ("VERBATIM_HEALTH_FILE", "notes.txt/health.json", "inside notes.txt, which is a file, not a folder."),
     ],
 )
@@ -209,7 +209,6 @@ def test_a_path_given_by_an_option_is_named_by_the_option():
         ("VERBATIM_COOLDOWN_SECONDS", "-1"),
         ("VERBATIM_DB_RETENTION_DAYS", "0"),
         ("VERBATIM_DEV_GUILD_ID", "0"),
-        ("VERBATIM_MOD_LOG_CHANNEL", "-5"),
         ("VERBATIM_HELP_CHANNEL_IDS", "12,-3"),
         ("VERBATIM_MODERATOR_ROLE_IDS", "0"),
     ],
