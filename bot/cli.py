@@ -10,21 +10,21 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from bot.citation import citation
 from bot.engine_factory import BuildPolicy, make_embedder, open_index
-from bot.errors import check_writable, report_failure
+from bot.errors import can_write, check_writable, report_failure
 from bot.logs import configure_logging
 from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
 from bot.source_status import status_text
-from bot.terminal import answer_json, quote_block, render_answer, render_build_report
+from bot.terminal import answer_json, quote_block, render_answer, render_build_report, search_json
 from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
 from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
-from index.sources.sync import check_source_name, source_statuses
-from index.store import live_sources, verify_index
+from index.sources.sync import changed_since_build, check_source_name, source_statuses
+from index.store import IndexDirectory, live_sources, verify_index
+from index.units import size_text
 
 if TYPE_CHECKING:
     from bot.record import RecordStore
@@ -42,6 +42,10 @@ Examples:
   verbatim health                     is the running bot well? (exit 0 or 1)
 """
 SEARCH_MAX = 100
+#: Exit codes besides 0 and 1 (README, "Exit codes").
+USAGE_ERROR = 2
+INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
+STOPPED_BY_SIGTERM = 143  # 128 + SIGTERM
 
 
 class Stopped(BaseException):
@@ -49,6 +53,7 @@ class Stopped(BaseException):
 
 
 def _stop(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
     raise Stopped
 
 
@@ -67,9 +72,35 @@ def _count(limit: int):  # type: ignore[no-untyped-def]
     return parse
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number from 1 (a larger one than a command shows is capped there)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
+def _capped(k: int, limit: int, why: str) -> int:
+    """``k``, or ``limit`` when it is larger, saying so on stderr."""
+    if k <= limit:
+        return k
+    print(f"note: -k {k} is more than {limit}, {why}; showing {limit}.", file=sys.stderr)
+    return limit
+
+
+class _Parser(argparse.ArgumentParser):
+    """A mistake on the command line is one line (and exit 2), not the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     # Global options work before or after the command ("verbatim index --index-dir X").
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--docs",
         type=Path,
@@ -87,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details to stderr"
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="verbatim",
         description="Answer questions about your documents with their own words, quoted and cited.",
         epilog=EPILOG,
@@ -123,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument(
         "-k",
-        type=_count(TOP_K_MAX),
+        type=_at_least_one,
         metavar="N",
         help=f"number of passages, 1 to {TOP_K_MAX} (default: VERBATIM_TOP_K, 3)",
     )
@@ -138,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query", metavar="QUERY")
     search.add_argument(
         "-k",
-        type=_count(SEARCH_MAX),
+        type=_at_least_one,
         default=10,
         metavar="N",
         help=f"number of passages, 1 to {SEARCH_MAX} (default: 10)",
@@ -229,8 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return _main(argv)
-    except Stopped:
-        return 0
+    except Stopped:  # before the command line was read
+        return STOPPED_BY_SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -240,6 +271,7 @@ def _main(argv: Sequence[str] | None) -> int:
     for name, default in (("docs", None), ("index_dir", None), ("verbose", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
+    settings: Settings | None = None
     try:
         settings = load_settings(docs_dir=getattr(args, "dir", None) or args.docs, index_dir=args.index_dir)
         configure_logging("INFO" if args.verbose else settings.log_level, settings.log_format)
@@ -261,17 +293,31 @@ def _main(argv: Sequence[str] | None) -> int:
         return handler(args, settings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    except Stopped:
+        if args.command == "run":
+            return 0  # how a service is stopped: docker stop, systemd
+        print(_stopped_notice(args.command, settings), file=sys.stderr)
+        return STOPPED_BY_SIGTERM
     except Exception as exc:  # one line, never a traceback (-v logs it)
         print(f"error: {report_failure(exc, 'command_failed', 'terminal')}", file=sys.stderr)
         return 1
+
+
+def _stopped_notice(command: str, settings: Settings | None) -> str:
+    """What a stop left behind: a build is dropped whole, the live index is untouched."""
+    if command not in ("index", "ask") or settings is None:
+        return "stopped (SIGTERM)."
+    if IndexDirectory(settings.index_dir).exists():
+        return f"stopped (SIGTERM): the index in {settings.index_dir} is the last complete build, and it still serves."
+    return f"stopped (SIGTERM): no index was written in {settings.index_dir}."
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     if args.verify:
         checked = verify_index(settings.index_dir)
         print(
-            f"Index {checked.build} verified: {checked.files} files ({_size(checked.bytes)}, "
+            f"Index {checked.build} verified: {checked.files} files ({size_text(checked.bytes)}, "
             f"{checked.chunks} chunks) match their checksums ({checked.seconds:.1f} s)."
         )
         return 0
@@ -292,14 +338,14 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _size(count: int) -> str:
-    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
+def _changed_since(changed: list[str]) -> str:
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    noun = "document" if len(changed) == 1 else "documents"
+    return f"{len(changed)} {noun} changed since the last build ({shown})"
 
 
 def _stale_notice(changed: list[str]) -> str:
-    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-    noun = "document" if len(changed) == 1 else "documents"
-    return f"{len(changed)} {noun} changed since the last build ({shown}): updating the index first."
+    return f"{_changed_since(changed)}: updating the index first."
 
 
 def _what(settings: Settings) -> str:
@@ -320,9 +366,14 @@ def _say_which_folder(settings: Settings, folder: Path) -> None:
 
 def _engine(settings: Settings, build: BuildPolicy) -> Engine:
     """The engine for ``ask`` (which builds a first index), ``search`` and ``sources`` (which
-    only read one: they say how to build it instead)."""
+    only read one: they say how to build it instead). Answering from an index never writes:
+    one on a read-only mount serves as it is."""
+    read_only = False
     if build != "never":
-        check_writable(settings.index_dir)
+        if not IndexDirectory(settings.index_dir).exists():
+            check_writable(settings.index_dir)  # before the model loads
+        elif not can_write(settings.index_dir):
+            build, read_only = "never", True
     embedder = make_embedder(settings)
     with build_progress() as progress:
         engine, built = open_index(
@@ -336,25 +387,32 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
         )
     if built is not None:
         print(render_build_report(built), file=sys.stderr)
+    if read_only:
+        changed = changed_since_build(engine.config, engine.manifest)
+        if changed:
+            print(
+                f"{_changed_since(changed)}, but {settings.index_dir} is read-only: answering from the index as it is.",
+                file=sys.stderr,
+            )
     return engine
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     clean_question(args.question, settings.max_question_chars)  # fail fast, before loading anything
+    k = args.k and _capped(args.k, TOP_K_MAX, f"the most an answer quotes (verbatim search lists up to {SEARCH_MAX})")
     engine = _engine(settings, "if-missing")
-    answer = engine.ask(args.question, k=args.k, retriever=args.retriever)
+    answer = engine.ask(args.question, k=k, retriever=args.retriever)
     print(answer_json(answer) if args.json else render_answer(answer))
     return 0
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     clean_question(args.query, settings.max_question_chars)
+    k = _capped(args.k, SEARCH_MAX, "the most a search lists")
     engine = _engine(settings, "never")
-    passages = engine.search(args.query, k=args.k, retriever=args.retriever)
+    passages = engine.search(args.query, k=k, retriever=args.retriever)
     if args.json:
-        from dataclasses import asdict
-
-        print(json.dumps([asdict(p) | {"citation": citation(p)} for p in passages], ensure_ascii=False, indent=2))
+        print(search_json(args.query, passages, args.retriever or engine.config.retriever, engine.built_at))
     else:
         print(
             "\n\n".join(f"{n}. (score {p.score:.3f})\n{quote_block(p)}" for n, p in enumerate(passages, 1))

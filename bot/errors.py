@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -87,6 +88,37 @@ def not_writable(folder: Path, error: OSError | None = None) -> FolderNotWritabl
     return FolderNotWritableError(f"The folder {folder} {reason}.", hint=hint)
 
 
+def can_write(folder: Path) -> bool:
+    """Could files be written in ``folder``? Asked of the kernel, writing nothing (a read-only
+    mount says no even to root)."""
+    return os.access(folder, os.W_OK)
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "a pipe" if stat.S_ISFIFO(mode) else "not a folder"
+
+
+def not_a_folder(path: Path, within: Path | None = None) -> str | None:
+    """What is wrong with ``path`` as a folder to keep files in: it, or the nearest part of it
+    that exists, is something else (a file, a device); None when it is or can be a folder."""
+    nearest = path
+    while not nearest.exists() and nearest != nearest.parent:
+        if nearest.is_symlink():
+            return f"{nearest} is a broken symbolic link"
+        nearest = nearest.parent
+    if not nearest.exists() or nearest.is_dir():
+        return None
+    kind = _kind(nearest)
+    if nearest == (within or path):
+        return f"{nearest} is {kind}, not a folder"
+    return f"{within or path} is inside {nearest}, which is {kind}, not a folder"
+
+
 def check_writable(folder: Path) -> None:
     """Create ``folder`` if needed and prove a file can be written in it; otherwise raise
     :class:`FolderNotWritableError` naming the folder that refuses (the first one that exists)."""
@@ -95,6 +127,8 @@ def check_writable(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder, prefix=".write-test-"):
             pass
+    except (FileExistsError, NotADirectoryError):
+        raise FolderNotWritableError(f"{not_a_folder(folder) or folder}.") from None
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise

@@ -93,7 +93,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     questions = read_questions(args.questions)
     if args.limit:
         questions = questions[: args.limit]
-    documents = args.docs or default_documents_dir(args.questions) or settings.docs_dir
+    # Like ask: the folder named, else the question set's own, else the one the index was built from.
+    documents = args.docs or default_documents_dir(args.questions) or settings.documents_dir()
     if not Path(documents).is_dir():
         raise NoDocumentsError(f"The documents folder {documents} does not exist.", hint="Pass it with --docs DIR.")
     overrides = {

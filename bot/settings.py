@@ -17,16 +17,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.errors import not_a_folder
 from index import RETRIEVERS, ChunkingParams, EngineConfig, VerbatimError
 from index.build import FOLDER_SOURCE
 from index.config import DEFAULT_QDRANT_COLLECTION, TOP_K_MAX, VECTOR_STORES, QdrantConfig
 from index.onnx_embedding import BACKENDS, DEFAULT_BACKEND, default_cache_dir
 from index.sources import SourceSpec, read_sources_file
 from index.store import live_sources
+from index.units import MB
 
 ENV_PREFIX = "VERBATIM_"
 ENV_FILE = ".env"
-MB = 1024 * 1024
 # Variables with the prefix that are read by something else (the hand-run benchmarks).
 NOT_SETTINGS_PREFIXES = ("VERBATIM_BENCH_",)
 
@@ -82,8 +83,8 @@ class Settings(BaseSettings):
     retriever: Literal[RETRIEVERS] = Field(_ENGINE.retriever, description="How passages are found.")  # type: ignore[valid-type]
     threshold: float = Field(
         _ENGINE.threshold,
-        ge=-1.0,
-        le=1.0,
+        ge=0.0,
+        lt=1.0,
         description="Cosine similarity below which the answer is 'not in the documents'.",
     )
     lexical_threshold: float = Field(
@@ -127,7 +128,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VERBATIM_DISCORD_TOKEN", "DISCORD_TOKEN"),
         description="The bot's token (DISCORD_TOKEN also works).",
     )
-    dev_guild_id: int | None = Field(None, description="Sync commands to this server at once (development).")
+    dev_guild_id: int | None = Field(None, gt=0, description="Sync commands to this server at once (development).")
     moderator_role_ids: IdList = Field(
         default_factory=list, description="Roles that may /reindex besides Manage Server."
     )
@@ -214,6 +215,40 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("moderator_role_ids", "help_channel_ids")
+    @classmethod
+    def _discord_ids(cls, value: list[int]) -> list[int]:
+        wrong = [n for n in value if n <= 0]
+        if wrong:
+            raise ValueError(f"{wrong[0]} is no Discord id (ids are positive numbers)")
+        return value
+
+    @field_validator("index_dir", "model_cache_dir", "qdrant_path")
+    @classmethod
+    def _a_folder(cls, value: Path | None) -> Path | None:
+        problem = value and (not_a_folder(value) or not_a_folder(value.parent, within=value))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("health_file", "feedback_file")
+    @classmethod
+    def _a_file(cls, value: Path) -> Path:
+        problem = (value.is_dir() and f"{value} is a folder, not a file") or not_a_folder(value.parent, within=value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _not_found_below_not_sure(self) -> Settings:
+        sure, found = self.not_sure_threshold, self.not_found_threshold
+        if sure is not None and found is not None and found > sure:
+            raise SettingsError(
+                f"VERBATIM_NOT_FOUND_THRESHOLD ({found}) is above VERBATIM_NOT_SURE_THRESHOLD ({sure}): "
+                "an answer is 'not found' below the first and 'not sure' below the second."
+            )
+        return self
 
     @model_validator(mode="after")
     def _shards_within_count(self) -> Settings:
@@ -318,8 +353,15 @@ class Settings(BaseSettings):
         return self.model_cache_dir or default_cache_dir()
 
 
-def _env_name(loc: tuple[Any, ...]) -> str:
+# The settings a command-line option can give instead (bot.cli).
+_OPTIONS = {"docs_dir": "--docs", "index_dir": "--index-dir"}
+
+
+def _env_name(loc: tuple[Any, ...], given: Mapping[str, Any]) -> str:
+    """How the user spelled the setting: the option when one gave it, else the variable."""
     field_name = str(loc[0]) if loc else "?"
+    if field_name in given and field_name in _OPTIONS:
+        return _OPTIONS[field_name]
     if field_name == "discord_token":
         return "DISCORD_TOKEN"
     return ENV_PREFIX + field_name.upper()
@@ -327,14 +369,17 @@ def _env_name(loc: tuple[Any, ...]) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings; overrides (from command-line flags) win over the environment."""
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             value = error.get("input")
-            shown = "" if isinstance(value, dict) or error["type"] == "missing" else f" (got {value!r})"
-            problems.append(f"{_env_name(error['loc'])}: {error['msg']}{shown}")
+            message = error["msg"].removeprefix("Value error, ")
+            named = error["type"] == "value_error" and str(value) in message  # the message says it already
+            shown = "" if isinstance(value, dict) or error["type"] == "missing" or named else f" (got {value!r})"
+            problems.append(f"{_env_name(error['loc'], given)}: {message}{shown}")
         raise SettingsError("Invalid setting: " + "; ".join(problems) + ".") from None
 
 

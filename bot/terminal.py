@@ -7,7 +7,9 @@ through a markup parser, so brackets or asterisks in a document cannot change it
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 from bot.citation import citation
 from bot.errors import NOT_IN_DOCUMENTS, NOT_SURE, NOT_SURE_DETAIL
@@ -33,10 +35,27 @@ def render_answer(answer: Answer) -> str:
     return quotes
 
 
+# ``ask --json`` and ``search --json`` print one shape (README, Command line): an object with the
+# question, the retriever, when the index was built and the passages, each with its citation;
+# an answer adds its outcome, confidence and suggestions.
+
+
+def _passage_json(passage: Passage) -> dict[str, Any]:
+    return asdict(passage) | {"citation": citation(passage)}
+
+
 def answer_json(answer: Answer) -> str:
-    data = asdict(answer)
-    for passage, raw in zip(answer.passages, data["passages"]):
-        raw["citation"] = citation(passage)
+    data = asdict(answer) | {"passages": [_passage_json(p) for p in answer.passages]}
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def search_json(question: str, passages: Sequence[Passage], retriever: str, index_built_at: str) -> str:
+    data = {
+        "question": question,
+        "retriever": retriever,
+        "index_built_at": index_built_at,
+        "passages": [_passage_json(p) for p in passages],
+    }
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 

@@ -20,6 +20,7 @@ from index import formats
 from index.formats import DocumentSkipped, ParsedText
 from index.html_text import parse_html
 from index.types import Heading, SkippedFile
+from index.units import MB, size_text
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ _TEXT_PARSERS: dict[str, Callable[[str], ParsedText]] = {
 }
 _BYTES_PARSERS: dict[str, Callable[[bytes], ParsedText]] = {".pdf": formats.parse_pdf}
 SUPPORTED_SUFFIXES = frozenset(_TEXT_PARSERS) | frozenset(_BYTES_PARSERS)
-DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 20 * MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +177,14 @@ def discover(root: Path) -> tuple[list[Candidate], list[SkippedFile]]:
 
 def read_bytes(candidate: Candidate, max_bytes: int) -> bytes:
     if candidate.size > max_bytes:
-        raise DocumentSkipped(f"too large ({candidate.size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB)")
+        raise DocumentSkipped(f"too large ({size_text(candidate.size)}; the limit is {size_text(max_bytes)})")
     try:
         with open(candidate.path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise DocumentSkipped(f"cannot read: {exc.strerror}") from exc
     if len(data) > max_bytes:
-        raise DocumentSkipped(f"too large (over {max_bytes / 1e6:.1f} MB)")
+        raise DocumentSkipped(f"too large (over {size_text(max_bytes)})")
     return data
 
 

@@ -1,9 +1,13 @@
 """The README's examples work when followed word for word."""
 
+import contextlib
+import os
 import re
+from pathlib import Path
 
 import pytest
 
+from bot.engine_factory import PREPARING_MODEL
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -62,3 +66,81 @@ def test_every_command_of_the_cli_is_in_the_readme():
     subparsers = next(a for a in _parser()._actions if a.dest == "command")
     for name in subparsers.choices:
         assert f"`verbatim {name}" in README, name
+
+
+# ---------------------------------------------------------------- the transcripts show what the commands print
+
+QUICK_START_QUESTION = "What did the Department of Defense demand from Anthropic?"
+
+
+def text_block(starting: str) -> str:
+    [block] = [b for b in code_blocks("text") if b.startswith(starting)]
+    return block
+
+
+def transcript(block: str) -> list[tuple[str, str]]:
+    """Each ``$ command`` of a text block with the lines it printed."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+    return [(command, "\n".join(lines)) for command, lines in steps]
+
+
+def run_verbatim(command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``command`` (as typed in the README: variables, then ``verbatim ARGS``) prints, stderr then stdout."""
+    import shlex
+
+    from bot.cli import main
+
+    words = shlex.split(command)
+    while "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        monkeypatch.setenv(name, value)
+    assert words[0] == "verbatim", command
+    main(words[1:])
+    out, err = capsys.readouterr()
+    for name in [n for n in os.environ if n.startswith("VERBATIM_")]:
+        if name != "VERBATIM_MODEL_CACHE_DIR":
+            monkeypatch.delenv(name)
+    return (err + out).rstrip("\n")
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The bundled docs/ and the README in a folder with no index, as after a clone."""
+    (tmp_path / "docs").mkdir()
+    for document in (REPO / "docs").iterdir():
+        (tmp_path / "docs" / document.name).write_bytes(document.read_bytes())
+    (tmp_path / "README.md").write_text(README, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("VERBATIM_")]:
+        monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_the_command_line_errors_shown_are_what_it_prints(fresh_clone, monkeypatch, capsys):
+    import bot.cli
+    from tests.conftest import HashingEmbedder
+
+    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: HashingEmbedder())  # none is reached
+    steps = transcript(text_block("$ VERBATIM_TOP_K=abc"))
+    assert len(steps) >= 3
+    for command, shown in steps:
+        with contextlib.suppress(SystemExit):
+            assert run_verbatim(command, monkeypatch, capsys) == shown, command
+
+
+@pytest.mark.slow
+def test_the_quick_start_shows_what_the_first_ask_prints(fresh_clone, monkeypatch, capsys, model_cache):
+    """The Quick start's sample output, word for word but for the seconds (the model was
+    exported by the fixture, so the one-time 'Preparing' line is not printed here)."""
+    monkeypatch.setenv("VERBATIM_MODEL_CACHE_DIR", str(model_cache))
+    shown = text_block("Preparing the embedding model").removeprefix(PREPARING_MODEL + "\n").rstrip("\n")
+    printed = run_verbatim(f'verbatim ask "{QUICK_START_QUESTION}"', monkeypatch, capsys)
+    seconds = re.compile(r" in \d+\.\d s ")
+    assert seconds.sub(" in … s ", printed) == seconds.sub(" in … s ", shown)
+    [(command, not_found)] = transcript(text_block('$ verbatim ask "What is the recipe'))
+    assert run_verbatim(command, monkeypatch, capsys) == not_found

@@ -14,9 +14,10 @@ from pathlib import Path
 from index.config import EngineConfig
 from index.documents import SUPPORTED_SUFFIXES
 from index.errors import VerbatimError
+from index.units import MB, size_text
 
 UPLOADS = "uploads"
-DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 8 * MB
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,99}$")
 
 
@@ -47,7 +48,7 @@ def check_upload(filename: str, size: int, max_bytes: int = DEFAULT_MAX_UPLOAD_B
             f"{filename!r} is not a plain file name.", hint="Use letters, digits, spaces, '.', '-', '_' or brackets."
         )
     if size > max_bytes:
-        raise UploadError(f"{filename} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.")
+        raise UploadError(f"{filename} is {size_text(size)}; the limit is {size_text(max_bytes)}.")
     return name
 
 

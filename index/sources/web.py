@@ -22,6 +22,7 @@ from pathlib import Path
 
 from index.sources.http import USER_AGENT, Client, Robots, Skip, sitemap_urls
 from index.types import SkippedFile
+from index.units import MB
 
 __all__ = ["USER_AGENT", "PageState", "WebSyncResult", "page_file", "read_state", "sync_web"]
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "pages.json"
 PAGES_FOLDER = "pages"
 DEFAULT_TIMEOUT_SECONDS = 10.0
-DEFAULT_MAX_PAGE_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_PAGE_BYTES = 5 * MB
 # Few requests at once: a documentation host is somebody's server, not a benchmark.
 DEFAULT_CONCURRENCY = 4
 _HTML_TYPES = ("text/html", "application/xhtml+xml")

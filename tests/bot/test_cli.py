@@ -197,23 +197,6 @@ def test_the_readme_library_snippet_builds_an_index_the_cli_answers_from(workdir
     assert err == "", err  # neither "No index yet" nor a refusal for another model
 
 
-@pytest.mark.parametrize(
-    ("k", "problem"),
-    [
-        ("0", "must be from 1 to 10 (got 0)"),
-        ("-1", "must be from 1 to 10 (got -1)"),
-        ("11", "must be from 1 to 10"),
-        ("two", "'two' is not a whole number"),
-    ],
-)
-def test_a_passage_count_out_of_range_is_refused(workdir, capsys, k, problem):
-    with pytest.raises(SystemExit) as exited:
-        main(["ask", "-k", k, "Who leads OpenAI?"])
-    assert exited.value.code == 2
-    out, err = capsys.readouterr()
-    assert out == "" and f"argument -k: {problem}" in err
-
-
 def test_k_is_the_number_of_passages(workdir, capsys):
     assert main(["ask", "--json", "-k", "1", "Which company does Sam Altman lead?"]) == 0
     assert len(json.loads(capsys.readouterr().out)["passages"]) == 1

@@ -23,7 +23,7 @@ def test_defaults_answer_the_bundled_docs_with_the_bundled_model():
     ("variable", "value", "expected"),
     [
         ("VERBATIM_TOP_K", "0", "VERBATIM_TOP_K: Input should be greater than or equal to 1 (got '0')"),
-        ("VERBATIM_DEVICE", "gpu", "VERBATIM_DEVICE: Value error, must be cpu, cuda, cuda:N or mps (got 'gpu')"),
+        ("VERBATIM_DEVICE", "gpu", "VERBATIM_DEVICE: must be cpu, cuda, cuda:N or mps (got 'gpu')"),
         ("VERBATIM_THRESHOLD", "high", "VERBATIM_THRESHOLD: Input should be a valid number"),
         ("VERBATIM_RETRIEVER", "magic", "VERBATIM_RETRIEVER: Input should be 'hybrid', 'dense' or 'lexical'"),
         ("VERBATIM_MODERATOR_ROLE_IDS", "12,abc", "VERBATIM_MODERATOR_ROLE_IDS"),
@@ -164,3 +164,86 @@ def test_qdrant_settings_reach_the_engine(monkeypatch, tmp_path):
     assert config.vector_store == "qdrant" and config.qdrant is not None
     assert (config.qdrant.url, config.qdrant.path, config.qdrant.api_key) == ("http://qdrant:6333", None, "secret")
     assert "secret" not in repr(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("VERBATIM_INDEX_DIR", "/dev/null", "VERBATIM_INDEX_DIR: /dev/null is a device, not a folder."),
+        ("VERBATIM_INDEX_DIR", "notes.txt", "VERBATIM_INDEX_DIR: notes.txt is a file, not a folder."),
+        (
+            "VERBATIM_INDEX_DIR",
+            "notes.txt/index",
+            "VERBATIM_INDEX_DIR: notes.txt/index is inside notes.txt, which is a file, not a folder.",
+        ),
+        ("VERBATIM_MODEL_CACHE_DIR", "/dev/null/models", "inside /dev/null, which is a device, not a folder."),
+        ("VERBATIM_HEALTH_FILE", ".", "VERBATIM_HEALTH_FILE: . is a folder, not a file."),
+        ("VERBATIM_HEALTH_FILE", "notes.txt/health.json", "inside notes.txt, which is a file, not a folder."),
+    ],
+)
+def test_a_path_that_cannot_be_what_it_names_says_what_it_is(tmp_path, monkeypatch, variable, value, expected):
+    (tmp_path / "notes.txt").write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"Invalid setting: {variable}: ") and message.endswith(expected) and "\n" not in message
+
+
+def test_a_path_given_by_an_option_is_named_by_the_option():
+    with pytest.raises(SettingsError) as caught:
+        load_settings(index_dir="/dev/null")
+    assert str(caught.value) == "Invalid setting: --index-dir: /dev/null is a device, not a folder."
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VERBATIM_THRESHOLD", "-1"),
+        ("VERBATIM_THRESHOLD", "1"),
+        ("VERBATIM_LEXICAL_THRESHOLD", "1.5"),
+        ("VERBATIM_NOT_SURE_THRESHOLD", "-0.1"),
+        ("VERBATIM_CHUNK_SIZE", "10"),
+        ("VERBATIM_MAX_DOCUMENT_MB", "0"),
+        ("VERBATIM_MAX_UPLOAD_MB", "-8"),
+        ("VERBATIM_COOLDOWN_SECONDS", "-1"),
+        ("VERBATIM_DB_RETENTION_DAYS", "0"),
+        ("VERBATIM_DEV_GUILD_ID", "0"),
+        ("VERBATIM_HELP_CHANNEL_IDS", "12,-3"),
+        ("VERBATIM_MODERATOR_ROLE_IDS", "0"),
+    ],
+)
+def test_a_value_out_of_its_range_is_refused_at_load_in_one_line(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"Invalid setting: {variable}: ") and "\n" not in message
+
+
+def test_not_found_above_not_sure_is_refused(monkeypatch):
+    monkeypatch.setenv("VERBATIM_NOT_SURE_THRESHOLD", "0.2")
+    monkeypatch.setenv("VERBATIM_NOT_FOUND_THRESHOLD", "0.5")
+    with pytest.raises(SettingsError, match="VERBATIM_NOT_FOUND_THRESHOLD .0.5. is above VERBATIM_NOT_SURE_THRESHOLD"):
+        load_settings()
+    monkeypatch.setenv("VERBATIM_NOT_FOUND_THRESHOLD", "0.2")
+    assert load_settings().not_found_threshold == 0.2
+
+
+def test_a_size_setting_is_shown_as_set_in_every_message(monkeypatch, tmp_path):
+    """One convention: a 20 MB setting is 20 MB in the skip reason and the upload refusal."""
+    from index.documents import Candidate, read_bytes
+    from index.formats import DocumentSkipped
+    from index.sources.uploads import UploadError, check_upload
+
+    monkeypatch.setenv("VERBATIM_MAX_DOCUMENT_MB", "20")
+    monkeypatch.setenv("VERBATIM_MAX_UPLOAD_MB", "8")
+    settings = load_settings()
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x")
+    with pytest.raises(DocumentSkipped) as skipped:
+        read_bytes(Candidate(big, "big.txt", 25_000_000), settings.engine_config().max_document_bytes)
+    assert str(skipped.value) == "too large (25 MB; the limit is 20 MB)"
+    with pytest.raises(UploadError) as refused:
+        check_upload("notes.md", 8_500_000, settings.max_upload_bytes)
+    assert str(refused.value).startswith("notes.md is 8.5 MB; the limit is 8 MB.")
