@@ -29,6 +29,7 @@ class Site:
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (content type, body)
     redirects: dict[str, str] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
+    errors: dict[str, int] = field(default_factory=dict)  # path -> the status it answers (a 5xx, 410...)
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     user_agents: set[str] = field(default_factory=set)
     # Pages answered with Last-Modified / If-Modified-Since instead of an ETag (as http.server does).
@@ -103,6 +104,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             if path in site.slow:
                 time.sleep(site.slow[path])
+            if path in site.errors:
+                return self._send(site.errors[path], "text/html", b"<p>Error</p>")
             if path in site.redirects:
                 return self._send(301, "text/plain", b"", {"Location": site.redirects[path]})
             if path not in site.pages:
