@@ -107,7 +107,9 @@ def fetch_source(spec: SourceSpec, folder: Path) -> SourceSync:
             result = SourceSync(spec.name, "folder", time.perf_counter() - started)
     except (SourceSyncError, OSError) as exc:
         message = exc.message if isinstance(exc, VerbatimError) else str(exc)
-        log.warning("source_fetch_failed", extra={"source": spec.name, "reason": message})
+        # INFO: the failure is in what this returns, and each front end reports it once (the
+        # command line as its error line, the bot in its log and the mod log).
+        log.info("source_fetch_failed", extra={"source": spec.name, "reason": message})
         previous = _read_status(folder)
         failed = SourceSync(
             spec.name,

@@ -35,6 +35,7 @@ class Site:
     # Pages answered with Last-Modified / If-Modified-Since instead of an ETag (as http.server does).
     dated: set[str] = field(default_factory=set)
     base: str = ""
+    servers: list[_Server] = field(default_factory=list)
 
     def html(self, path: str, body: str) -> None:
         self.pages[path] = ("text/html; charset=utf-8", body)
@@ -140,16 +141,43 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server:
+    """The site's HTTP server, which can be stopped and started again on the same port."""
+
+    def __init__(self, site: Site, port: int = 0) -> None:
+        self.site = site
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @contextmanager
 def serve(site: Site | None = None) -> Iterator[Site]:
     site = site or Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
-    server.daemon_threads = True
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    running = _Server(site)
+    site.base = f"http://127.0.0.1:{running.port}"
+    site.servers.append(running)
     try:
         yield site
     finally:
-        server.shutdown()
-        server.server_close()
+        site.servers[-1].stop()
+
+
+@contextmanager
+def outage(site: Site) -> Iterator[None]:
+    """The site is down (every connection refused) inside the block, then back on its port."""
+    running = site.servers[-1]
+    running.stop()
+    try:
+        yield
+    finally:
+        site.servers.append(_Server(site, running.port))
