@@ -127,6 +127,19 @@ async def test_reindex_source_fetches_the_one_named_and_an_unknown_name_is_one_l
         assert "Synced site: 0 pages fetched, 5 not modified" in unescape(done.json["content"])
         assert ("GET", "/sitemap.xml", 200) in site.requests
 
+        with outage(site):
+            down = fake.slash_command("reindex", {"source": "site"}, user=fake.admin)
+            await h.run(down)
+            report = await fake.wait_for(
+                lambda c: (
+                    c.ok and f"/{down['token']}/messages/@original" in c.path and "Reindex done" in c.json["content"]
+                ),
+                timeout=15,
+            )
+        text = unescape(report.json["content"])
+        assert f"**Fetch failed**: site: fetch failed (sitemap {site.base}/sitemap.xml: cannot connect" in text
+        assert "is still served" in text and "Synced site" not in text and "Removed" not in text
+
 
 async def test_a_site_down_between_two_scheduled_syncs_keeps_the_bot_answering_even_across_a_restart(
     verbatim: StartBot, tmp_path
