@@ -335,7 +335,9 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     with build_progress() as progress:
         built = update_index(config, embedder, only=args.source, rebuild=args.rebuild, progress=progress)
     print(render_build_report(built, verbose=args.verbose))
-    return 0
+    for failure in built.failed_fetches:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if built.failed_fetches else 0
 
 
 def _changed_since(changed: list[str]) -> str:
@@ -387,6 +389,8 @@ def _engine(settings: Settings, build: BuildPolicy) -> Engine:
         )
     if built is not None:
         print(render_build_report(built), file=sys.stderr)
+        for failure in built.failed_fetches:
+            print(f"warning: {failure}", file=sys.stderr)
     if read_only:
         changed = changed_since_build(engine.config, engine.manifest)
         if changed:

@@ -29,6 +29,10 @@ class NoDocumentsError(VerbatimError):
     """The documents folder is missing or holds nothing that can be indexed."""
 
 
+class SourceSyncError(VerbatimError):
+    """A source could not be fetched; the index keeps serving what it had."""
+
+
 class IndexNotFoundError(VerbatimError):
     """No index has been built yet in the configured index directory."""
 

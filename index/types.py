@@ -158,6 +158,8 @@ class BuildReport:
     # One line per source fetched before the build ("site: 12 pages fetched, ..."); its
     # skipped pages are in ``skipped`` with the documents.
     fetches: tuple[str, ...] = ()
+    # One line per source whose fetch failed ("site: fetch failed (...); ..."): indexed as last synced.
+    failed_fetches: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:

@@ -48,6 +48,7 @@ def moderators_only():  # type: ignore[no-untyped-def]
 def report_text(report: BuildReport, seconds: float) -> str:
     lines = [f"**Reindex done** in {seconds:.1f} s: {report.chunks} chunks."]
     lines += [f"Synced {escape(line)}" for line in report.fetches]
+    lines += [f"**Fetch failed**: {escape(line)}" for line in report.failed_fetches]
     for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
         if names:
             shown = ", ".join(escape(n) for n in names[:10]) + (

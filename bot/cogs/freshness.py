@@ -73,6 +73,9 @@ class FreshnessCog(commands.Cog):
         else:
             log.info("scheduled_sync", extra={"source": spec.name, "summary": report.summary})
             text = f"**Scheduled sync of {escape(spec.name)}**\n{report_text(report, seconds)}"
+            if report.failed_fetches:  # its line says what failed and which copy is still served
+                log.warning("scheduled_sync_fetch_failed", extra={"source": spec.name, "error": report.failed_fetches})
+                text = f"**Scheduled sync of {escape(spec.name)} failed**: {escape(report.failed_fetches[0])}"
         await self._post(text)
 
     async def _post(self, text: str) -> None:

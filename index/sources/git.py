@@ -12,15 +12,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from index.errors import VerbatimError
+from index.errors import SourceSyncError
+
+__all__ = ["SourceSyncError", "checkout_commit", "sync_git"]
 
 log = logging.getLogger(__name__)
 
 GIT_TIMEOUT_SECONDS = 300
-
-
-class SourceSyncError(VerbatimError):
-    """A source could not be fetched; the index keeps serving what it had."""
 
 
 def _git(args: list[str], cwd: Path | None = None) -> str:
@@ -41,9 +39,19 @@ def _git(args: list[str], cwd: Path | None = None) -> str:
     except subprocess.TimeoutExpired:
         raise SourceSyncError(f"git {args[0]} took over {GIT_TIMEOUT_SECONDS} s and was stopped.") from None
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise SourceSyncError(f"git {args[0]} failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+        raise SourceSyncError(f"git {args[0]} failed: {_reason(done.stderr) or f'exit {done.returncode}'}")
     return done.stdout.strip()
+
+
+def _reason(stderr: str) -> str | None:
+    """The line of git's error output that says what failed: its first ``fatal:`` or ``error:``
+    line (the last is often advice, like "and the repository exists.")."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                return line.removeprefix(prefix)
+    return lines[0] if lines else None
 
 
 def sync_git(url: str, branch: str | None, checkout: Path) -> str:

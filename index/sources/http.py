@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import IO, Any
 
+from index.errors import SourceSyncError
 from index.types import SkippedFile
 
 USER_AGENT = "Verbatim/0.1 (documentation bot; +https://github.com/verbatim)"
@@ -21,7 +22,15 @@ _MAX_SITEMAPS = 50
 
 
 class Skip(Exception):
-    """One URL passed over; the message is the reason."""
+    """One URL passed over; the message is the reason, ``status`` the HTTP status it answered."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+# The answers that say a page is gone: only these drop a page kept from an earlier sync.
+GONE = (404, 410)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -103,27 +112,31 @@ class Robots:
         return parser
 
 
-def sitemap_urls(client: Client, sitemap: str, skipped: list[SkippedFile]) -> list[str]:
-    """Page URLs of a sitemap, following a sitemap index."""
+@dataclass
+class Sitemap:
+    urls: list[str]
+    complete: bool  # every sitemap of the index answered: a page it leaves out is gone
+
+
+def sitemap_urls(client: Client, sitemap: str, skipped: list[SkippedFile]) -> Sitemap:
+    """Page URLs of a sitemap, following a sitemap index. The sitemap itself failing (no
+    answer, an error status, not XML) is a failed fetch: without it nothing says what is gone."""
     urls: list[str] = []
     queue, seen = [sitemap], set[str]()
+    complete = True
     while queue and len(seen) < _MAX_SITEMAPS:
         current = queue.pop(0)
         if current in seen:
             continue
         seen.add(current)
         try:
-            response = client.get(current)
-        except Skip as exc:
-            skipped.append(SkippedFile(current, f"sitemap {exc}"))
-            continue
-        if response.status != 200:
-            skipped.append(SkippedFile(current, f"sitemap: HTTP {response.status}"))
-            continue
-        try:
-            root = ET.fromstring(response.body)
-        except ET.ParseError as exc:
-            skipped.append(SkippedFile(current, f"sitemap is not valid XML ({exc})"))
+            root = ET.fromstring(_sitemap_body(client, current))
+        except (Skip, ET.ParseError) as exc:
+            what = str(exc) if isinstance(exc, Skip) else f"not valid XML ({exc})"
+            if current == sitemap:
+                raise SourceSyncError(f"sitemap {current}: {what}") from None
+            skipped.append(SkippedFile(current, f"sitemap: {what}"))
+            complete = False
             continue
         for element in root.iter():
             text = (element.text or "").strip()
@@ -134,4 +147,11 @@ def sitemap_urls(client: Client, sitemap: str, skipped: list[SkippedFile]) -> li
                 queue.append(location)
             else:
                 urls.append(location)
-    return list(dict.fromkeys(urls))
+    return Sitemap(list(dict.fromkeys(urls)), complete and not queue)
+
+
+def _sitemap_body(client: Client, url: str) -> bytes:
+    response = client.get(url)
+    if response.status != 200:
+        raise Skip(f"HTTP {response.status}", response.status)
+    return response.body

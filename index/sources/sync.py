@@ -23,8 +23,8 @@ from index.build import FOLDER_SOURCE, Progress, build_index
 from index.config import EngineConfig
 from index.documents import DocumentRoot, DocumentSkipped, discover_roots, read_bytes
 from index.embedding import Embedder
-from index.errors import NoDocumentsError, VerbatimError
-from index.sources.git import SourceSyncError, checkout_commit, sync_git
+from index.errors import NoDocumentsError, SourceSyncError, VerbatimError
+from index.sources.git import checkout_commit, sync_git
 from index.sources.spec import SourceSpec
 from index.sources.uploads import UPLOADS, list_uploads, uploads_folder
 from index.sources.web import PAGES_FOLDER, read_state, sync_web
@@ -50,12 +50,14 @@ class SourceSync:
     requests: int = 0
     skipped: tuple[SkippedFile, ...] = ()
     error: str | None = None  # the fetch failed; the last synced copy is indexed
-    synced_at: str = ""
+    synced_at: str = ""  # when it was fetched (or tried)
+    good_at: str | None = None  # when it was last fetched without error
 
     @property
     def summary(self) -> str:
         if self.error:
-            return f"{self.name}: fetch failed ({self.error}); indexed as last synced"
+            kept = f"the copy synced {self.good_at} is still served" if self.good_at else "it was never synced"
+            return f"{self.name}: fetch failed ({self.error}); {kept}"
         if self.kind == "git":
             return f"{self.name}: at commit {(self.commit or '?')[:12]} in {self.seconds:.1f} s"
         if self.kind == "web":
@@ -105,10 +107,20 @@ def fetch_source(spec: SourceSpec, folder: Path) -> SourceSync:
             result = SourceSync(spec.name, "folder", time.perf_counter() - started)
     except (SourceSyncError, OSError) as exc:
         message = exc.message if isinstance(exc, VerbatimError) else str(exc)
-        log.warning("source_fetch_failed", extra={"source": spec.name, "reason": message})
-        failed = SourceSync(spec.name, spec.kind, time.perf_counter() - started, error=message, synced_at=_now())
+        # INFO: the failure is in what this returns, and each front end reports it once (the
+        # command line as its error line, the bot in its log and the mod log).
+        log.info("source_fetch_failed", extra={"source": spec.name, "reason": message})
+        previous = _read_status(folder)
+        failed = SourceSync(
+            spec.name,
+            spec.kind,
+            time.perf_counter() - started,
+            error=message,
+            synced_at=_now(),
+            good_at=_good_at(previous),
+        )
         # Recorded too: a failing source is tried again after its refresh period, not every minute.
-        _write_status(folder, failed, commit=_last_commit(folder))
+        _write_status(folder, failed, commit=previous.get("commit"))
         return failed
     result = _with_time(result)
     _write_status(folder, result)
@@ -117,17 +129,24 @@ def fetch_source(spec: SourceSpec, folder: Path) -> SourceSync:
 
 def _with_time(sync: SourceSync) -> SourceSync:
     fields = asdict(sync)
-    fields["synced_at"] = _now()
+    fields["synced_at"] = fields["good_at"] = _now()
     fields["skipped"] = sync.skipped
     return SourceSync(**fields)
 
 
-def _last_commit(folder: Path) -> str | None:
+def _read_status(folder: Path) -> dict[str, Any]:
     try:
-        commit = json.loads((folder / _STATUS_FILE).read_text("utf-8")).get("commit")
-        return str(commit) if commit else None
-    except (OSError, ValueError, AttributeError):
-        return None
+        data = json.loads((folder / _STATUS_FILE).read_text("utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _good_at(record: dict[str, Any]) -> str | None:
+    """When the source was last fetched without error, by its status record (older records
+    have no ``good_at``: their ``synced_at`` is one, unless that fetch failed)."""
+    good = record.get("good_at") or (None if record.get("error") else record.get("synced_at"))
+    return str(good) if good else None
 
 
 def _write_status(folder: Path, sync: SourceSync, *, commit: str | None = None) -> None:
@@ -135,6 +154,7 @@ def _write_status(folder: Path, sync: SourceSync, *, commit: str | None = None) 
     temporary = folder / (_STATUS_FILE + ".tmp")
     data = {
         "synced_at": sync.synced_at,
+        "good_at": sync.good_at,
         "commit": sync.commit or commit,
         "summary": sync.summary,
         "error": sync.error,
@@ -197,7 +217,14 @@ def sync_sources(
     roots = document_roots(specs, config)
     sources = describe_sources(specs, roots)
     roots += _uploads_root(config)
-    build = build_index(config, embedder, rebuild=rebuild, progress=progress, roots=roots, sources=sources)
+    try:
+        build = build_index(config, embedder, rebuild=rebuild, progress=progress, roots=roots, sources=sources)
+    except NoDocumentsError:
+        failed = [s.summary for s in syncs if s.error]
+        if not failed:
+            raise
+        # Nothing to index because a fetch failed (a first sync): that is what to fix.
+        raise SourceSyncError("; ".join(failed) + ".") from None
     return SyncReport(syncs, build, sources)
 
 
@@ -242,7 +269,8 @@ def update_index(
     skipped = tuple(s for sync in report.syncs for s in sync.skipped)
     return replace(
         report.build,
-        fetches=tuple(s.summary for s in report.syncs),
+        fetches=tuple(s.summary for s in report.syncs if not s.error),
+        failed_fetches=tuple(s.summary for s in report.syncs if s.error),
         skipped=report.build.skipped + skipped,
     )
 
@@ -292,6 +320,7 @@ class SourceStatus:
     commit: str | None
     refresh_seconds: int | None
     error: str | None = None  # the last fetch failed: why
+    good_at: str | None = None  # the last fetch without error (what is served)
 
 
 def sync_age_seconds(synced_at: str | None, now: datetime | None = None) -> float | None:
@@ -319,6 +348,7 @@ def source_statuses(config: EngineConfig) -> list[SourceStatus]:
                 record.get("commit"),
                 spec.refresh_seconds,
                 record.get("error"),
+                _good_at(record),
             )
         )
     return statuses

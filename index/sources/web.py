@@ -5,6 +5,11 @@ Last-Modified in ``pages.json``; the next sync asks with ``If-None-Match`` /
 ``If-Modified-Since``, so an unchanged site costs one request per page and no embedding.
 robots.txt is obeyed. A redirect, a 404, a timeout, a page that is not HTML or is too large
 is skipped with its reason and never stops the sync.
+
+An outage never deletes the site: a page leaves only when the site says it is gone (404 or
+410 for it, or left out of a sitemap that answered). A page that fails otherwise (timeout,
+5xx) is kept as last fetched, and a crawl follows its kept links; a sitemap or start page that
+cannot be fetched fails the whole fetch (``SourceSyncError``) and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from index.sources.http import USER_AGENT, Client, Robots, Skip, sitemap_urls
+from index.errors import SourceSyncError
+from index.sources.http import GONE, USER_AGENT, Client, Robots, Skip, sitemap_urls
 from index.types import SkippedFile
 from index.units import MB
 
@@ -123,7 +129,8 @@ def sync_web(
     max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> WebSyncResult:
-    """Fetch what changed on the site into ``folder``; what is gone from it is removed."""
+    """Fetch what changed on the site into ``folder``; what it says is gone is removed.
+    Raises ``SourceSyncError`` (the folder untouched) when the sitemap or start page fails."""
     folder.mkdir(parents=True, exist_ok=True)
     pages_folder = folder / PAGES_FOLDER
     previous = read_state(folder)
@@ -134,14 +141,17 @@ def sync_web(
     # A sitemap's pages are read from its own site only, unless a prefix says otherwise.
     origin = "{0.scheme}://{0.netloc}/".format(urllib.parse.urlsplit(start))
     scope = prefix or (origin if sitemap else start)
+    complete = True  # every page left out of this sync is gone from the site
     if sitemap:
-        listed = [u for u in sitemap_urls(client, start, result.skipped) if not scope or _under(u, scope)]
+        listing = sitemap_urls(client, start, result.skipped)
+        listed = [u for u in listing.urls if not scope or _under(u, scope)]
+        complete = listing.complete
     else:
         listed = [start]
     lock = threading.Lock()
     kept: dict[str, PageState] = {}
     seen: set[str] = set()
-    failed_files: set[str] = set()
+    start_failure: list[str] = []
 
     def visit(url: str) -> list[str]:
         """Fetch one page; the links it offers (crawling only)."""
@@ -164,7 +174,7 @@ def sync_web(
             target = urllib.parse.urljoin(url, response.headers.get("Location", ""))
             raise _Redirect(target)
         if response.status != 200:
-            raise Skip(f"HTTP {response.status}")
+            raise Skip(f"HTTP {response.status}", response.status)
         kind = (response.headers.get_content_type() or "").lower()
         if kind not in _HTML_TYPES:
             raise Skip(f"not an HTML page ({kind or 'no content type'})")
@@ -190,27 +200,33 @@ def sync_web(
                 result.skipped.append(SkippedFile(url, f"redirects to {exc.target}"))
             return [exc.target] if not sitemap else []
         except Skip as exc:
-            with lock:
-                result.skipped.append(SkippedFile(url, str(exc)))
-                if url in by_url and not str(exc).startswith("HTTP 404"):
-                    # A passing fault (timeout, 500): keep the page as it was rather than drop it.
-                    failed_files.add(by_url[url].file)
-            return []
+            reason, gone, crawl_on = str(exc), exc.status in GONE, not sitemap
         except Exception as exc:  # one page never stops the sync
             log.warning("page_failed", extra={"url": url}, exc_info=True)
-            with lock:
-                result.skipped.append(SkippedFile(url, f"failed ({type(exc).__name__})"))
-            return []
+            reason, gone, crawl_on = f"failed ({type(exc).__name__})", False, False
+        with lock:
+            result.skipped.append(SkippedFile(url, reason))
+            if url == start and not sitemap:
+                start_failure.append(reason)
+            old = by_url.get(url)
+            if gone or old is None or not (pages_folder / old.file).is_file():
+                return []
+            # A passing fault (timeout, 500): keep the page as it was, and crawl on from it.
+            kept.setdefault(old.file, old)
+        return _links(url, (pages_folder / old.file).read_bytes()) if crawl_on else []
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         frontier = _cap(listed, seen, max_pages, result.skipped)
         while frontier:
             found = [link for links in pool.map(attempt, frontier) for link in links]
+            if start_failure:  # the first round, the start page alone: nothing was written yet
+                raise SourceSyncError(f"start page {start}: {start_failure[0]}")
             frontier = _cap((u for u in found if _under(u, scope)), seen, max_pages, result.skipped)
 
-    for file in failed_files:
-        if file not in kept and file in previous:
-            kept[file] = previous[file]
+    if not complete:  # a sitemap of the index did not answer: what it listed is not known to be gone
+        for file, state in previous.items():
+            if file not in kept and (pages_folder / file).is_file() and state.url not in seen:
+                kept[file] = state
     for file in sorted(set(previous) - set(kept)):
         (pages_folder / file).unlink(missing_ok=True)
         result.removed.append(file)

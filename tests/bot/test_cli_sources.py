@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli import main
 from tests.conftest import REPO, HashingEmbedder
+from tests.index.sources.site import default_site, outage, page, serve
 from tests.index.sources.test_git import git
 
 
@@ -96,3 +97,40 @@ def test_ask_notices_documents_changed_since_the_last_build_and_updates_first(wo
     assert "> Llamas hum when they are calm." in first.out
     assert main(["ask", "When do llamas hum?"]) == 0
     assert "changed since the last build" not in capsys.readouterr().err, "a skipped file counted as news again"
+
+
+def test_a_site_down_between_two_syncs_fails_in_one_line_keeps_answering_and_catches_up_when_back(workdir, capsys):
+    with serve() as site:
+        default_site(site)
+        site.slow.clear()
+        (workdir / "verbatim.toml").write_text(
+            f'[[source]]\nname = "handbook"\npath = "docs"\n\n'
+            f'[[source]]\nname = "site"\nsitemap = "{site.base}/sitemap.xml"\n',
+            encoding="utf-8",
+        )
+        assert main(["index"]) == 0
+        assert "added: site/guide/llamas.html" in capsys.readouterr().out
+
+        with outage(site):
+            assert main(["index", "--source", "site"]) == 1
+            failed = capsys.readouterr()
+            assert failed.err.count("\n") == 1 and failed.err.startswith(
+                f"error: site: fetch failed (sitemap {site.base}/sitemap.xml: cannot connect"
+            )
+            assert "removed 0" in failed.out and "Synced site" not in failed.out
+            assert main(["ask", "--json", "How much can a llama carry?"]) == 0
+            passage = json.loads(capsys.readouterr().out)["passages"][0]
+            assert passage["text"] == "A llama can carry 25 kg over 20 km."
+            assert passage["document"] == "site/guide/llamas.html"
+            assert main(["sources"]) == 0
+            status = capsys.readouterr().out.splitlines()[-1]
+            assert status.startswith("source site (web): synced ") and "; the fetch of " in status
+            assert " failed: sitemap " in status and "cannot connect" in status
+
+        site.html("/guide/alpacas.html", page("Alpacas", "<h2 id='wool'>Wool</h2><p>Alpacas hum at night.</p>"))
+        site.requests.clear()
+        assert main(["index"]) == 0
+        back = capsys.readouterr().out
+        assert "Synced site: 1 pages fetched, 4 not modified" in back and "changed: site/guide/alpacas.html" in back
+        downloaded = [p for p, status in site.page_requests() if status == 200 and p.startswith("/guide/")]
+        assert downloaded == ["/guide/alpacas.html"]  # the others: 304 Not Modified

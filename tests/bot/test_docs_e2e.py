@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from bot.render import unescape
 from index import update_index
 from tests.bot.conftest import StartBot, embed_of, is_ephemeral, make_settings, message_body, quotes_in
 from tests.conftest import HashingEmbedder
+from tests.fakediscord import RecordedCall
 from tests.fakediscord.payloads import attachment
-from tests.index.sources.site import default_site, serve
+from tests.index.sources.site import default_site, outage, page, serve
 
 LLAMA_DOC = "# Llama travel\n\n## Packing\n\nA travelling llama carries two saddlebags of hay.\n"
 QUESTION = "What does a travelling llama carry?"
@@ -126,6 +128,72 @@ async def test_reindex_source_fetches_the_one_named_and_an_unknown_name_is_one_l
         )
         assert "Synced site: 0 pages fetched, 5 not modified" in unescape(done.json["content"])
         assert ("GET", "/sitemap.xml", 200) in site.requests
+
+        with outage(site):
+            down = fake.slash_command("reindex", {"source": "site"}, user=fake.admin)
+            await h.run(down)
+            report = await fake.wait_for(
+                lambda c: (
+                    c.ok and f"/{down['token']}/messages/@original" in c.path and "Reindex done" in c.json["content"]
+                ),
+                timeout=15,
+            )
+        text = unescape(report.json["content"])
+        assert f"**Fetch failed**: site: fetch failed (sitemap {site.base}/sitemap.xml: cannot connect" in text
+        assert "is still served" in text and "Synced site" not in text and "Removed" not in text
+
+
+async def test_a_site_down_between_two_scheduled_syncs_keeps_the_bot_answering_even_across_a_restart(
+    verbatim: StartBot, tmp_path
+) -> None:
+    question = "How much can a llama carry?"
+    with serve() as site:
+        default_site(site)
+        site.slow.clear()
+        sources = tmp_path / "verbatim.toml"
+        sources.write_text(
+            f'[[source]]\nname = "site"\nsitemap = "{site.base}/sitemap.xml"\nrefresh = "1s"\n', encoding="utf-8"
+        )
+        h = await verbatim(sources_file=sources, mod_log_channel=0)
+        fake = h.fake
+        h.bot.settings.mod_log_channel = fake.channel_id
+        mod_log = f"/channels/{fake.channel_id}/messages"
+
+        def posted(text: str, since: int) -> Callable[[], Awaitable[RecordedCall]]:
+            return lambda: fake.wait_for(
+                lambda c: c.method == "POST" and c.path == mod_log and text in unescape(c.json["content"]),
+                timeout=15,
+                since=since,
+            )
+
+        with outage(site):
+            failed = await posted("**Scheduled sync of site failed**", len(fake.calls))()
+            text = unescape(failed.json["content"])
+            assert text.startswith(
+                f"**Scheduled sync of site failed**: site: fetch failed (sitemap {site.base}/sitemap.xml: cannot connect"
+            )
+            assert " is still served" in text and "VERBATIM_DOCS_DIR" not in text and "\n" not in text
+            answer = await h.ask(question)
+            assert quotes_in(embed_of(answer)["description"])[0][0] == "A llama can carry 25 kg over 20 km."
+
+            # A restart while the site is still down: the first bot stops (the fake Discord
+            # stops watching it, or it would report its end as a crash), a second one starts.
+            [first] = [t for t in asyncio.all_tasks() if t.get_name() == f"fakediscord-bot-{id(h.bot):x}"]
+            fake.signal.unwatch(first)
+            await h.bot.close()
+            again = await verbatim(sources_file=sources, mod_log_channel=fake.channel_id, write=False)
+            answer = await again.ask(question)
+            assert quotes_in(embed_of(answer)["description"])[0][0] == "A llama can carry 25 kg over 20 km."
+            listing = await again.run(fake.slash_command("sources"))
+            status = unescape(embed_of(listing)["fields"][0]["value"])
+            assert status.startswith("• **site** (web): synced ") and "; the fetch of " in status
+            back_from = len(fake.calls)
+
+        site.html("/guide/alpacas.html", page("Alpacas", "<h2 id='wool'>Wool</h2><p>Alpacas hum at night.</p>"))
+        back = await posted("**Scheduled sync of site**\n", back_from)()
+        assert "Synced site: 1 pages fetched, 4 not modified" in unescape(back.json["content"])
+        hum = await again.ask("What do alpacas do at night?")
+        assert quotes_in(embed_of(hum)["description"])[0][0] == "Alpacas hum at night."
 
 
 async def test_only_the_index_writer_runs_the_scheduled_syncs(verbatim: StartBot, tmp_path, fake_discord) -> None:

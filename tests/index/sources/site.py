@@ -29,11 +29,13 @@ class Site:
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (content type, body)
     redirects: dict[str, str] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
+    errors: dict[str, int] = field(default_factory=dict)  # path -> the status it answers (a 5xx, 410...)
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     user_agents: set[str] = field(default_factory=set)
     # Pages answered with Last-Modified / If-Modified-Since instead of an ETag (as http.server does).
     dated: set[str] = field(default_factory=set)
     base: str = ""
+    servers: list[_Server] = field(default_factory=list)
 
     def html(self, path: str, body: str) -> None:
         self.pages[path] = ("text/html; charset=utf-8", body)
@@ -103,6 +105,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             if path in site.slow:
                 time.sleep(site.slow[path])
+            if path in site.errors:
+                return self._send(site.errors[path], "text/html", b"<p>Error</p>")
             if path in site.redirects:
                 return self._send(301, "text/plain", b"", {"Location": site.redirects[path]})
             if path not in site.pages:
@@ -137,16 +141,43 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server:
+    """The site's HTTP server, which can be stopped and started again on the same port."""
+
+    def __init__(self, site: Site, port: int = 0) -> None:
+        self.site = site
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @contextmanager
 def serve(site: Site | None = None) -> Iterator[Site]:
     site = site or Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
-    server.daemon_threads = True
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    running = _Server(site)
+    site.base = f"http://127.0.0.1:{running.port}"
+    site.servers.append(running)
     try:
         yield site
     finally:
-        server.shutdown()
-        server.server_close()
+        site.servers[-1].stop()
+
+
+@contextmanager
+def outage(site: Site) -> Iterator[None]:
+    """The site is down (every connection refused) inside the block, then back on its port."""
+    running = site.servers[-1]
+    running.stop()
+    try:
+        yield
+    finally:
+        site.servers.append(_Server(site, running.port))

@@ -71,6 +71,8 @@ def test_a_failed_fetch_keeps_the_last_checkout_indexed_and_says_why(repo, confi
     repo.rename(moved)
     report = sync_sources([_spec(repo)], config, embedder)
     assert report.syncs[0].error is not None and "fetch failed" in report.syncs[0].summary
+    # What failed, not git's closing advice ("and the repository exists.").
+    assert report.syncs[0].error.startswith(f"git fetch failed: '{repo}' does not appear to be a git repository")
     assert report.build.unchanged == ("guide/docs/alpacas.md", "guide/docs/llamas.md")
     [status] = source_statuses(replace(config, sources=(_spec(repo),)))
     assert status.error == report.syncs[0].error and status.commit == git(moved, "rev-parse", "HEAD")
