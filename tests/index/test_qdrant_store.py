@@ -111,6 +111,8 @@ def test_two_indexes_on_one_qdrant_both_keep_answering_after_each_reindexes_twic
     question = "How much can a llama carry?"
     build_index(first, embedder)
     build_index(second, embedder)
+    backend = vector_backend(first)
+    assert isinstance(backend, QdrantBackend)
     engines = {}
     for step, index in enumerate([second, second, first, first, second, first]):
         (index.documents_dir / f"note-{step}.txt").write_text(f"Note {step}: alpacas hum.", encoding="utf-8")
@@ -120,11 +122,28 @@ def test_two_indexes_on_one_qdrant_both_keep_answering_after_each_reindexes_twic
             engines[config.index_dir] = Engine.load(config, embedder)
             for engine in filter(None, (old, engines[config.index_dir])):  # a shard in transit too
                 assert engine.ask(question).passages[0].text.endswith("A llama can carry 25 kg over 20 km.")
+        # The alias stays with the index that took it first: its readers are never switched to another.
+        assert backend.alias_target() == _live_collection(first)
     for config in (first, second):
         documents = {d.path for d in Engine.load(config, embedder).documents()}
         assert {p.name for p in config.documents_dir.iterdir()} <= documents
     # Each index keeps its live collection and the one it replaced, no more.
     assert len(_collections(first)) == 4
+
+
+def test_a_collection_named_before_index_ids_is_dropped_once_replaced_twice(
+    qdrant_config, embedder, docs_dir, monkeypatch
+):
+    """An index built by the versions that named collections <alias>-<build> leaves none behind."""
+    with monkeypatch.context() as patch:
+        patch.setattr(QdrantBackend, "collection_for", lambda self, build: f"{self.config.collection}-{build}")
+        build_index(qdrant_config, embedder)
+    legacy = _live_collection(qdrant_config)
+    for step in range(2):
+        assert legacy in _collections(qdrant_config)  # live, then serving readers in transit
+        (docs_dir / f"note-{step}.txt").write_text(f"Note {step}: alpacas hum.", encoding="utf-8")
+        build_index(qdrant_config, embedder)
+    assert legacy not in _collections(qdrant_config) and len(_collections(qdrant_config)) == 2
 
 
 def test_asking_with_qdrant_configured_stops_on_a_faiss_index_and_changes_nothing(config, qdrant_config, embedder):
