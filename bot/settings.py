@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     qdrant_collection: str = Field(
         DEFAULT_QDRANT_COLLECTION,
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="The alias of the live collection; each build's collection is <alias>-<build>.",
+        description="The alias of the live collection; each build's collection is <alias>-<index id>-<build>.",
     )
     discord_api_base: str | None = Field(None, description="Override Discord's API base URL (tests only).")
     discord_gateway_url: str | None = Field(None, description="Override Discord's gateway URL (tests only).")

@@ -41,6 +41,12 @@ class IndexMismatchError(VerbatimError):
     """The index on disk was built with a different model or format."""
 
 
+class VectorStoreMismatchError(VerbatimError):
+    """The index was written to another vector store than the configured one. Unlike an
+    :class:`IndexMismatchError`, loading never rebuilds it: moving stores is asked for with
+    ``verbatim index``."""
+
+
 class CorruptIndexError(VerbatimError):
     """An index file is truncated, garbled or missing."""
 

@@ -1,13 +1,15 @@
 """The Qdrant vector store: each build's vectors and BM25 term weights in a collection of its own.
 
-A build ``<id>`` is written to the collection ``<alias>-<id>``: one point per chunk (id = the
-chunk's row), a named dense vector (cosine) and a sparse vector of BM25 term weights, with
-Qdrant's IDF modifier supplying the inverse document frequencies, so a sparse query scores
-exactly what bm25s scores. The tokens are Verbatim's own (index.lexical.tokenize), and the
-payload carries what a citation needs. Once the build is live (``CURRENT`` names it), the alias
-moves to its collection in one request and older collections are dropped, but for the one just
-replaced: a reader still holding the previous build keeps answering until it follows CURRENT.
-A build that fails drops its collection and leaves the alias where it was.
+A build ``<id>`` of an index is written to the collection ``<alias>-<index id>-<id>`` (the index's
+own id: :meth:`index.store.IndexDirectory.own_id`): one point per chunk (id = the chunk's row), a
+named dense vector (cosine) and a sparse vector of BM25 term weights, with Qdrant's IDF modifier
+supplying the inverse document frequencies, so a sparse query scores exactly what bm25s scores.
+The tokens are Verbatim's own (index.lexical.tokenize), and the payload carries what a citation
+needs. Once the build is live (``CURRENT`` names it), the alias moves to its collection in one
+request and this index's older collections are dropped, but for the one just replaced: a reader
+still holding the previous build keeps answering until it follows CURRENT. Another index's
+collections are never dropped, and its alias never taken. A build that fails drops its
+collection and leaves the alias where it was.
 
 The engine queries the collection its build names, not the alias: the chunk rows it holds
 belong to that build.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -31,7 +34,7 @@ from index.chunk_store import bm25_tokens
 from index.config import EngineConfig, QdrantConfig, VectorStoreKind
 from index.errors import CorruptIndexError, VectorStoreError, VerbatimError
 from index.lexical import Bm25sIndex, LexicalIndex
-from index.store import Manifest
+from index.store import IndexDirectory, Manifest
 from index.types import Chunk
 from index.vector_store import PreviousBuild, Proposals
 
@@ -207,8 +210,11 @@ class QdrantBackend:
 
     kind: VectorStoreKind = "qdrant"
 
-    def __init__(self, config: QdrantConfig) -> None:
+    def __init__(self, config: QdrantConfig, index_dir: Path) -> None:
         self.config = config
+        self.directory = IndexDirectory(index_dir)
+        # Build being written -> (the collection it replaces, the one that one replaced).
+        self._replacing: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> QdrantBackend:
@@ -218,15 +224,20 @@ class QdrantBackend:
                 "VERBATIM_VECTOR_STORE=qdrant needs exactly one of VERBATIM_QDRANT_URL (a server or cluster) "
                 "and VERBATIM_QDRANT_PATH (a local-mode folder)."
             )
-        return cls(qdrant)
+        return cls(qdrant, Path(config.index_dir))
 
     def collection_for(self, build: str) -> str:
-        return f"{self.config.collection}-{build}"
+        return f"{self.config.collection}-{self.directory.own_id(create=True)}-{build}"
 
-    def is_build_collection(self, name: str) -> bool:
-        """Is ``name`` one of this index's build collections? Not another index's whose alias
-        merely starts the same ("verbatim-docs-<build>" beside "verbatim-<build>")."""
-        return re.fullmatch(re.escape(self.config.collection) + _BUILD_NAME, name) is not None
+    def is_own_collection(self, name: str) -> bool:
+        """Is ``name`` one of this index's build collections? Never another index's, whether it
+        shares the alias ("verbatim-<its id>-<build>") or has one that starts the same
+        ("verbatim-docs-...")."""
+        own = self.directory.own_id()
+        return (
+            own is not None
+            and re.fullmatch(re.escape(f"{self.config.collection}-{own}") + _BUILD_NAME, name) is not None
+        )
 
     @property
     def _client(self) -> Any:
@@ -247,6 +258,8 @@ class QdrantBackend:
         # Each build has a collection of its own, written whole: ``previous`` is not needed.
         from qdrant_client import models
 
+        replaced, retired = self._live_collections()
+        self._replacing[build] = (replaced, retired)
         tokens = bm25_tokens(chunks)
         # Term statistics (IDF weights for quote selection) stay in the build; Qdrant scores BM25.
         LexicalIndex.from_tokens(tokens).save(folder / "lexical")
@@ -279,36 +292,57 @@ class QdrantBackend:
                 ]
                 client.upsert(collection, points=points, wait=True)
         log.info("qdrant_collection_written", extra={"collection": collection, "points": len(chunks)})
-        return {
+        entry = {
             "kind": self.kind,
             "dense_index": f"Qdrant {collection}",
             "collection": collection,
             "alias": self.config.collection,
         }
+        # The next build drops it: it may be named as before index ids, which no pattern finds.
+        return entry | ({"replaces": replaced} if replaced else {})
+
+    def _live_collections(self) -> tuple[str | None, str | None]:
+        """The collection of this index's live build, and the one that build replaced (None:
+        no live build in Qdrant)."""
+        try:
+            build = self.directory.current_build()
+            entry = json.loads((build / "manifest.json").read_text(encoding="utf-8")).get("vector_store", {})
+        except (VerbatimError, OSError, ValueError, AttributeError):
+            return None, None
+        if not isinstance(entry, dict) or entry.get("kind") != self.kind:
+            return None, None
+        return entry.get("collection") or None, entry.get("replaces") or None
 
     def publish(self, build: str) -> None:
         """Move the alias to the build's collection (one request: atomic for the server's
-        readers), then drop older collections but the one it replaces. The build is live
-        already: a failure here is logged, and the next build moves the alias."""
+        readers), unless another index holds it; then drop this index's older collections but
+        the one it replaces. The build is live already: a failure here is logged, and the next
+        build moves the alias."""
         from qdrant_client import models
 
         alias, collection = self.config.collection, self.collection_for(build)
+        replaced, retired = self._replacing.pop(build, (None, None))
         client = self._client
         try:
             with _talking_to(self.config):
-                replaced = self.alias_target()
-                operations: list[Any] = []
-                if replaced is not None:
-                    operations.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
-                operations.append(
-                    models.CreateAliasOperation(
-                        create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+                target = self.alias_target()
+                if target is None or target == replaced or self.is_own_collection(target):
+                    operations: list[Any] = []
+                    if target is not None:
+                        operations.append(
+                            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                        )
+                    operations.append(
+                        models.CreateAliasOperation(
+                            create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+                        )
                     )
-                )
-                client.update_collection_aliases(change_aliases_operations=operations)
+                    client.update_collection_aliases(change_aliases_operations=operations)
+                else:
+                    log.warning("qdrant_alias_held_by_another_index", extra={"alias": alias, "collection": target})
                 kept = {collection, replaced}
                 for old in client.get_collections().collections:
-                    if self.is_build_collection(old.name) and old.name not in kept:
+                    if old.name not in kept and (old.name == retired or self.is_own_collection(old.name)):
                         client.delete_collection(old.name)
         except VectorStoreError as exc:
             log.error("qdrant_alias_not_switched", extra={"alias": alias, "collection": collection, "error": str(exc)})
@@ -324,6 +358,7 @@ class QdrantBackend:
         return None
 
     def discard(self, build: str) -> None:
+        self._replacing.pop(build, None)
         collection = self.collection_for(build)
         try:
             with _talking_to(self.config):
@@ -342,7 +377,9 @@ class QdrantBackend:
                     hint="Rebuild it with: verbatim index --rebuild (or point VERBATIM_QDRANT_URL/PATH at the store it was built in).",
                 )
             count = int(client.count(collection, exact=True).count)
-        if self.alias_target() != collection:  # a crash between CURRENT and the alias switch
+        target = self.alias_target()
+        if target != collection and (target is None or self.is_own_collection(target)):
+            # A crash between CURRENT and the alias switch (another index's alias is not ours to follow).
             log.warning("qdrant_alias_behind", extra={"alias": self.config.collection, "collection": collection})
         terms = LexicalIndex.load(build_dir / "lexical")
         return QdrantStore(client, self.config, collection, terms, count, self._local)

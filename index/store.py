@@ -3,6 +3,7 @@
 Layout of the index directory::
 
     CURRENT               name of the build that is live (replaced atomically)
+    INDEX_ID              this index's own id, made by its first Qdrant build (IndexDirectory.own_id)
     builds/<id>/          one complete build
         manifest.json     model, dimension, chunking, versions, documents, file checksums
         chunks/           the chunk store: columns, text and tokens (index.chunk_store)
@@ -25,6 +26,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -59,6 +62,7 @@ _LEGACY_CHUNKS = "chunks.jsonl"
 _CURRENT = "CURRENT"
 _BUILDS = "builds"
 _LOCK = ".build.lock"
+_INDEX_ID = "INDEX_ID"
 _REBUILD_HINT = "Rebuild it with: verbatim index --rebuild"
 
 
@@ -209,6 +213,35 @@ class IndexDirectory:
 
     def exists(self) -> bool:
         return (self.root / _CURRENT).exists()
+
+    def own_id(self, *, create: bool = False) -> str | None:
+        """This index's own id: it names what the index keeps outside its folder (its Qdrant
+        collections), so that two indexes sharing one store never take each other's. Made
+        once, with ``create`` (None before that)."""
+        path = self.root / _INDEX_ID
+        if not path.exists():
+            if not create:
+                return None
+            self.root.mkdir(parents=True, exist_ok=True)
+            temporary = self.root / f"{_INDEX_ID}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(6) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)  # never replaces one another process made first
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+            _fsync_dir(self.root)
+        own = path.read_text(encoding="utf-8").strip()
+        if not re.fullmatch(r"[0-9a-f]{12}", own):
+            raise CorruptIndexError(
+                f"{path} does not hold an index id ({own[:20]!r}).",
+                hint="Delete it: the next build makes a new one (collections of the old id are then left behind).",
+            )
+        return own
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:

@@ -32,7 +32,7 @@ from index.dense import (
     search_dense,
     updated_dense_index,
 )
-from index.errors import CorruptIndexError, IndexMismatchError
+from index.errors import CorruptIndexError, VectorStoreMismatchError
 from index.lexical import Bm25sIndex, LexicalIndex
 from index.store import Manifest, read_vectors, write_vectors
 from index.types import Chunk
@@ -143,7 +143,7 @@ def check_store(manifest: Manifest, config: EngineConfig) -> None:
     """Refuse a build written to another store than the configured one."""
     built = store_kind(manifest)
     if built != config.vector_store:
-        raise IndexMismatchError(
+        raise VectorStoreMismatchError(
             f"The index was built with the {built} vector store, but VERBATIM_VECTOR_STORE={config.vector_store}.",
             hint="Run: verbatim index (it moves the index to the configured store, reusing its vectors), "
             f"or set VERBATIM_VECTOR_STORE={built}.",

@@ -5,12 +5,14 @@ true cosine of its vector. The engine tests run on both stores elsewhere (VECTOR
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 
-from index import Engine, IndexMismatchError, build_index
+from bot.engine_factory import open_index
+from index import Engine, build_index
 from index.config import QdrantConfig
-from index.errors import VectorStoreError
+from index.errors import VectorStoreError, VectorStoreMismatchError
 from index.qdrant_store import QdrantBackend
 from index.store import IndexDirectory, read_manifest
 from index.vector_store import vector_backend
@@ -56,6 +58,105 @@ def test_a_reindex_moves_the_alias_to_the_new_collection(qdrant_config, embedder
     third = _live_collection(qdrant_config)
     assert backend.alias_target() == third and _collections(qdrant_config) == {second, third, neighbour}
     assert Engine.load(qdrant_config, embedder).ask("Which animals are smaller than llamas?").passages
+
+
+def test_the_alias_moves_in_one_request_and_never_names_nothing(qdrant_config, embedder, docs_dir, monkeypatch):
+    """A reader resolving the alias between two requests of a switch finds a collection."""
+    backend = vector_backend(qdrant_config)
+    assert isinstance(backend, QdrantBackend)
+    build_index(qdrant_config, embedder)
+    client = backend._client
+    seen = []
+    switch = client.update_collection_aliases
+
+    def watched(*args, **kwargs):
+        done = switch(*args, **kwargs)
+        seen.append(backend.alias_target())
+        return done
+
+    monkeypatch.setattr(client, "update_collection_aliases", watched)
+    (docs_dir / "new.txt").write_text("Alpacas are smaller than llamas.", encoding="utf-8")
+    build_index(qdrant_config, embedder)
+    assert seen and None not in seen and seen[-1] == _live_collection(qdrant_config)
+
+
+def test_a_shard_on_the_previous_build_answers_from_its_own_collection(qdrant_config, embedder, docs_dir):
+    """After a reindex moved the alias, an engine still on the previous build quotes that
+    build's passages, never the rows of the new one (whose row numbers moved)."""
+    build_index(qdrant_config, embedder)
+    shard = Engine.load(qdrant_config, embedder)
+    question = "How much can a llama carry?"
+    before = [(p.document, p.start, p.end, p.text) for p in shard.ask(question).passages]
+    # Sorted first, so every chunk of the new build sits at another row than before.
+    (docs_dir / "aardvarks.md").write_text(
+        "# Aardvarks\n\n" + "\n\n".join(f"Aardvarks dig burrow number {n} at night." for n in range(12)) + "\n",
+        encoding="utf-8",
+    )
+    build_index(qdrant_config, embedder)
+    backend = vector_backend(qdrant_config)
+    assert isinstance(backend, QdrantBackend) and backend.alias_target() != shard.manifest.vector_store["collection"]
+    assert before and [(p.document, p.start, p.end, p.text) for p in shard.ask(question).passages] == before
+    assert Engine.load(qdrant_config, embedder).ask(question).passages[0].text.endswith("25 kg over 20 km.")
+
+
+def test_two_indexes_on_one_qdrant_both_keep_answering_after_each_reindexes_twice(
+    qdrant_config, embedder, docs_dir, tmp_path
+):
+    """The default alias on both: neither index's builds drop the other's collections."""
+    other_docs = tmp_path / "other-docs"
+    shutil.copytree(docs_dir, other_docs)
+    first = qdrant_config
+    second = dataclasses.replace(qdrant_config, documents_dir=other_docs, index_dir=tmp_path / "other-index")
+    assert first.qdrant == second.qdrant
+    question = "How much can a llama carry?"
+    build_index(first, embedder)
+    build_index(second, embedder)
+    backend = vector_backend(first)
+    assert isinstance(backend, QdrantBackend)
+    engines = {}
+    for step, index in enumerate([second, second, first, first, second, first]):
+        (index.documents_dir / f"note-{step}.txt").write_text(f"Note {step}: alpacas hum.", encoding="utf-8")
+        assert build_index(index, embedder).added == (f"note-{step}.txt",)
+        for config in (first, second):
+            old = engines.get(config.index_dir)
+            engines[config.index_dir] = Engine.load(config, embedder)
+            for engine in filter(None, (old, engines[config.index_dir])):  # a shard in transit too
+                assert engine.ask(question).passages[0].text.endswith("A llama can carry 25 kg over 20 km.")
+        # The alias stays with the index that took it first: its readers are never switched to another.
+        assert backend.alias_target() == _live_collection(first)
+    for config in (first, second):
+        documents = {d.path for d in Engine.load(config, embedder).documents()}
+        assert {p.name for p in config.documents_dir.iterdir()} <= documents
+    # Each index keeps its live collection and the one it replaced, no more.
+    assert len(_collections(first)) == 4
+
+
+def test_a_collection_named_before_index_ids_is_dropped_once_replaced_twice(
+    qdrant_config, embedder, docs_dir, monkeypatch
+):
+    """An index built by the versions that named collections <alias>-<build> leaves none behind."""
+    with monkeypatch.context() as patch:
+        patch.setattr(QdrantBackend, "collection_for", lambda self, build: f"{self.config.collection}-{build}")
+        build_index(qdrant_config, embedder)
+    legacy = _live_collection(qdrant_config)
+    for step in range(2):
+        assert legacy in _collections(qdrant_config)  # live, then serving readers in transit
+        (docs_dir / f"note-{step}.txt").write_text(f"Note {step}: alpacas hum.", encoding="utf-8")
+        build_index(qdrant_config, embedder)
+    assert legacy not in _collections(qdrant_config) and len(_collections(qdrant_config)) == 2
+
+
+def test_asking_with_qdrant_configured_stops_on_a_faiss_index_and_changes_nothing(config, qdrant_config, embedder):
+    """Moving stores is asked for with `verbatim index`; a question never does it."""
+    build_index(config, embedder)
+    live = IndexDirectory(config.index_dir).current_build()
+    with pytest.raises(
+        VectorStoreMismatchError, match="built with the faiss vector store, but VERBATIM_VECTOR_STORE=qdrant"
+    ):
+        open_index(qdrant_config, embedder, build="if-missing")
+    assert IndexDirectory(config.index_dir).current_build() == live
+    assert _collections(qdrant_config) == set()
+    assert Engine.load(config, embedder).ask("How much can a llama carry?").passages
 
 
 def test_a_failed_build_leaves_the_alias_serving_and_no_collection_behind(qdrant_config, embedder, docs_dir):
@@ -117,7 +218,7 @@ def test_every_candidates_cosine_is_the_true_cosine_of_its_vector(
 
 def test_moving_a_faiss_index_to_qdrant_reuses_its_vectors(config, qdrant_config, embedder):
     build_index(config, embedder)
-    with pytest.raises(IndexMismatchError, match="faiss vector store.*verbatim index"):
+    with pytest.raises(VectorStoreMismatchError, match="faiss vector store.*verbatim index"):
         Engine.load(qdrant_config, embedder)
     embedder.embedded.clear()
     moved = build_index(qdrant_config, embedder)
