@@ -91,3 +91,14 @@ def test_a_reindex_stores_and_quotes_what_a_rebuild_would(tmp_path: Path, model_
     for question in QUESTIONS:
         quoted = Engine.load(updated, embedder).ask(question).passages
         assert quoted and quoted == Engine.load(rebuilt, embedder).ask(question).passages, question
+
+
+def test_the_torch_backend_gives_a_text_the_same_vector_in_any_batch() -> None:
+    from index import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    lines = [line for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [" ".join(lines[i : i + 1 + i % 4]) for i in range(12)]
+    vectors = embedder.embed_documents(texts, batch_size=6)
+    assert np.array_equal(embedder.embed_documents(["A short one.", *texts[::-1]], batch_size=4)[1:][::-1], vectors)
+    assert np.array_equal(embedder.embed_query(texts[5]), vectors[5])
