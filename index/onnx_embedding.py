@@ -249,7 +249,7 @@ class OnnxEmbedder:
     depended on them (cosines 0.02 apart), and a reindex gave other vectors, and other top
     passages, than a rebuild of the same documents. Alone, a text's vector depends on its text
     only, and is the vector the same text gets as a query. Unpadded runs of one text were also
-    faster here than padded batches of 32 (``bench/determinism.py``).
+    faster here than padded batches of 32 (``bench/results/determinism-throughput.json``).
     """
 
     def __init__(
