@@ -21,7 +21,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("VERBATIM_BENCH_SHARED") or REPO.parent / "shared")  # the eval sets
 SQUAD = SHARED / "eval" / "squad-v1.1-dev"
 DEBIAN = Path(os.environ.get("VERBATIM_BENCH_DEBIAN", "/work/data/debian-docs"))
 CACHE = Path(os.environ.get("VERBATIM_BENCH_CACHE", REPO / "bench" / ".cache"))

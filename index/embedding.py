@@ -108,8 +108,11 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        # One text a run, never padded beside others: batched, a text's vector changed in its
+        # last digits with its neighbours, and a reindex stored other vectors than a rebuild
+        # (see index.onnx_embedding.OnnxEmbedder). ``batch_size`` is kept for the protocol.
         vectors = self._loaded().encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            texts, batch_size=1, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -39,6 +39,9 @@ DEFAULT_BACKEND = "auto"
 # "auto": the fastest backend whose answer quality matches torch fp32 (README, "Performance").
 AUTO_BACKEND = "onnx-int8"
 _EXPORT_FORMAT = 3  # bump when the export recipe changes, so stale caches are redone
+# Bump when the vectors change (a new export, or how texts are run), so that an index of the
+# previous vectors is rebuilt rather than mixed with new ones. 4: every text runs alone.
+_VECTOR_RECIPE = 4
 
 
 def default_cache_dir() -> Path:
@@ -50,7 +53,7 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("verbatim", appauthor=False)) / "models"
 
 
-def backend_model_name(model: str, backend: str, recipe: int = _EXPORT_FORMAT) -> str:
+def backend_model_name(model: str, backend: str, recipe: int = _VECTOR_RECIPE) -> str:
     """The manifest's model name: plain for torch fp32 (indexes built before backends
     existed stay valid), ``model+backend`` for the first ONNX export recipe (format 2), and
     ``model+backend@N`` for recipe N after it: vectors of two recipes differ in the last
@@ -240,6 +243,13 @@ class OnnxEmbedder:
     ``batch_workers`` sessions of one thread each (default: one a core), each fed by its own
     Python thread: while one session multiplies, another batch is tokenized and pooled, so the
     cores stay busy where one two-thread session waits on Python between runs.
+
+    Every text runs alone, never padded beside others: int8 dynamic quantization scales a run's
+    activations by the range of the whole input, so a text batched with others got a vector that
+    depended on them (cosines 0.02 apart), and a reindex gave other vectors, and other top
+    passages, than a rebuild of the same documents. Alone, a text's vector depends on its text
+    only, and is the vector the same text gets as a query. Unpadded runs of one text were also
+    faster here than padded batches of 32 (``bench/results/determinism-throughput.json``).
     """
 
     def __init__(
@@ -345,7 +355,8 @@ class OnnxEmbedder:
         return self._pool(tokens, mask.astype(np.float32))
 
     def _batches(self, texts: list[str], batch_size: int) -> list[list[int]]:
-        """Row numbers of ``texts`` in batches of similar length: little work wasted on padding."""
+        """Row numbers of ``texts`` in batches, the units of work handed to a session (whose
+        texts it runs one by one)."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         step = max(batch_size, 1)
         return [order[start : start + step] for start in range(0, len(order), step)]
@@ -392,7 +403,8 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
 
         def embed(session: Any, rows: list[int]) -> None:
-            out[rows] = self._run([texts[i] for i in rows], session)
+            for row in rows:
+                out[row] = self._run([texts[row]], session)[0]
 
         self._each_batch(self._batches(texts, batch_size), embed)
         return out
@@ -411,13 +423,13 @@ class OnnxEmbedder:
         span_out = np.zeros((int(first[-1]), dimension), dtype=np.float32)
 
         def embed(session: Any, rows: list[int]) -> None:
-            tokens, mask, encodings = self._encode([texts[i] for i in rows], session)
-            out[rows] = self._pool(tokens, mask.astype(np.float32))
-            for b, row in enumerate(rows):
+            for row in rows:
+                tokens, mask, encodings = self._encode([texts[row]], session)
+                out[row] = self._pool(tokens, mask.astype(np.float32))[0]
                 if not counts[row]:
                     continue
-                offsets = np.asarray(encodings[b].offsets, dtype=np.int64).reshape(-1, 2)
-                special = np.asarray(encodings[b].special_tokens_mask, dtype=bool)
+                offsets = np.asarray(encodings[0].offsets, dtype=np.int64).reshape(-1, 2)
+                special = np.asarray(encodings[0].special_tokens_mask, dtype=bool)
                 bounds = np.asarray(spans[row], dtype=np.int64)
                 inside = (
                     (offsets[None, :, 0] >= bounds[:, None, 0])
@@ -426,7 +438,7 @@ class OnnxEmbedder:
                     & ~special[None, :]
                 ).astype(np.float32)
                 counted = inside.sum(axis=1, keepdims=True)
-                pooled = (inside @ tokens[b, : inside.shape[1]]) / np.maximum(counted, 1e-9)
+                pooled = (inside @ tokens[0, : len(offsets)]) / np.maximum(counted, 1e-9)
                 if self._normalize:
                     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
                 empty = counted[:, 0] == 0

@@ -194,7 +194,10 @@ class Searcher:
 
     def query(self, question: str, retriever: Retriever) -> Query:
         tokens = tuple(t for t in tokenize(question) if t not in _question_words())
-        weights = {t: self.store.idf(t) for t in set(tokens)}
+        # In the question's order, never a set's: the order of the words decides which count
+        # towards coverage (the first 62) and how their weights are summed, and a set's order
+        # changes with PYTHONHASHSEED, so the same question could get another quote after a restart.
+        weights = {t: self.store.idf(t) for t in dict.fromkeys(tokens)}
         vector = self.embedder.embed_query(question) if retriever in ("dense", "hybrid") else None
         return Query(question, tokens, weights, vector, question_kind(question))
 
@@ -230,7 +233,6 @@ class Searcher:
         words = list(query.weights)[:_MAX_QUESTION_WORDS]
         word_weights = np.array([query.weights[w] for w in words], dtype=np.float64)
         total = float(word_weights.sum()) or 1.0
-        asked = set(words)
         masks = _bitmasks(words, [tokens for f in facts for tokens in f.sentence_tokens])
         signals = np.concatenate([f.sentence_signals for f in facts])
         pairs = list(dict.fromkeys(zip(query.tokens, query.tokens[1:])))[:_MAX_QUESTION_WORDS]
@@ -279,7 +281,7 @@ class Searcher:
         chunk_bm25 = np.array([c.bm25 for c in candidates], dtype=np.float32)
         chunk_coverage = weight(np.bitwise_or.reduceat(masks, sentence_start))
         best_sentence = np.maximum.reduceat(cosines, sentence_start)
-        heading = np.array([sum(query.weights[w] for w in f.heading_tokens & asked) / total for f in facts])
+        heading = np.array([sum(query.weights[w] for w in words if w in f.heading_tokens) / total for f in facts])
         dense_rank = np.array(_ranks(chunk_cosine.tolist()), dtype=np.float32)
         lexical_rank = np.array(_ranks(chunk_bm25.tolist()), dtype=np.float32)
 
@@ -499,10 +501,6 @@ def _ranks(values: list[float]) -> list[int]:
     for rank, i in enumerate(order):
         ranks[i] = rank if values[i] > 0 else len(values)
     return ranks
-
-
-def _weight(tokens: set[str] | frozenset[str], weights: dict[str, float]) -> float:
-    return sum(weights[t] for t in tokens.intersection(weights))
 
 
 @contextmanager

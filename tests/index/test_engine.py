@@ -99,6 +99,28 @@ def test_the_relevance_floor_refuses_on_its_own_whatever_the_learned_confidence(
     assert trusting.ask("How much can a llama carry?").outcome == "answered"  # the floor alone refuses nothing on-topic
 
 
+def test_not_found_is_decided_on_the_most_relevant_passage_not_the_first(config, embedder):
+    """The learned ranker may put first a passage found by its words, less related than one
+    after it: the relevance floor is judged on the most relevant passage quoted."""
+    build_index(config, embedder)
+    questions = (
+        "What could happen to the company's military contracts?",
+        "Which company does Sam Altman lead?",
+        "Where had Anthropic already integrated its models?",
+        "What did the Department of Defense demand from Anthropic?",
+    )
+    relevances = {q: [p.relevance for p in Engine.load(config, embedder).judge(q, k=3).passages] for q in questions}
+    led = {q: r for q, r in relevances.items() if r and r[0] < max(r)}
+    assert led, "no question here has a less relevant passage first"
+    for question, found in led.items():
+        floor = (found[0] + max(found)) / 2  # above the first passage, below the best one
+        trusting = Engine.load(
+            replace(config, threshold=floor, not_sure_threshold=0.0, not_found_threshold=0.0), embedder
+        )
+        answer = trusting.ask(question, k=3)
+        assert answer.outcome == "answered" and answer.passages, question
+
+
 def test_lexical_retrieval_refuses_a_question_the_documents_barely_touch(engine):
     # One word the documents use ("llamas") among words they never do.
     question = "Which llamas won the chess olympiad in Reykjavik?"
