@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.community.record import DAY, RecordStore  # noqa: E402
+from bot.community.report import write_report  # noqa: E402
 from bot.engine_factory import make_embedder  # noqa: E402
-from bot.record import DAY, RecordStore  # noqa: E402
-from bot.report import write_report  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
 # (topic wordings, outcome weights answered/not_sure/not_found)

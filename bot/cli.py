@@ -27,7 +27,7 @@ from index.store import IndexDirectory, live_sources, verify_index
 from index.units import size_text
 
 if TYPE_CHECKING:
-    from bot.record import RecordStore
+    from bot.community.record import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -485,7 +485,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _record(settings: Settings) -> RecordStore:
-    from bot.record import RecordStore
+    from bot.community.record import RecordStore
 
     if not settings.db.is_file():
         raise VerbatimError(f"No record at {settings.db} yet.", hint="The bot writes it once it answers (VERBATIM_DB).")
@@ -495,8 +495,8 @@ def _record(settings: Settings) -> RecordStore:
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from bot.record import DAY
-    from bot.report import write_report
+    from bot.community.record import DAY
+    from bot.community.report import write_report
 
     store = _record(settings)
     store.prune()  # the retention period holds here too, however many days are asked for

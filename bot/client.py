@@ -14,9 +14,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.community.record import Record, RecordStore
 from bot.errors import describe, report_failure
 from bot.health import Health
-from bot.record import Record, RecordStore
 from bot.render import NO_PINGS
 from bot.server_config import Defaults, ServerConfigs
 from bot.service import AnswerService

@@ -17,10 +17,10 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from bot.community.record import Record
 from bot.engine_factory import make_embedder
 from bot.errors import describe
 from bot.health import Health
-from bot.record import Record
 from bot.service import AnswerService
 from bot.settings import Settings, SettingsError
 

@@ -16,9 +16,9 @@ from discord.ext import commands
 from bot.citation import citation
 from bot.client import report_error, spawn_extra
 from bot.cogs.admin import is_moderator
+from bot.community.record import Kind, Via
 from bot.cooldown import UserCooldown
 from bot.errors import report_failure
-from bot.record import Kind, Via
 from bot.render import (
     EMBED_TITLE_LIMIT,
     NO_PINGS,

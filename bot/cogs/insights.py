@@ -11,8 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.admin import moderators_only
-from bot.gaps import Gap, Stats, gap_questions, stats, topics, when
-from bot.record import DAY, RecordStore
+from bot.community.gaps import Gap, Stats, gap_questions, stats, topics, when
+from bot.community.record import DAY, RecordStore
 from bot.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest_asyncio
 
 from bot.client import VerbatimBot
-from bot.record import Record
+from bot.community.record import Record
 from bot.render import unescape
 from bot.service import AnswerService
 from bot.settings import Settings

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bot.record import Record
+from bot.community.record import Record
 
 IN_FLIGHT = 20
 

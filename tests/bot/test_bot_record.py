@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import bot.client
-import bot.record
+import bot.community.record
 from bot.cogs.ask import ONLY_THE_ASKER
-from bot.record import DAY, RecordStore
+from bot.community.record import DAY, RecordStore
 from bot.render import unescape
 from tests.bot.conftest import (
     CHANNEL_MESSAGES,
@@ -301,7 +301,7 @@ async def test_a_bot_that_stays_up_deletes_old_questions_without_being_asked_any
     """Retention is not only applied at start or when a question comes: a day with no question
     (here a tenth of a second, checked every hundredth) still deletes what is too old."""
     monkeypatch.setattr(bot.client, "RETENTION_CHECK_SECONDS", 0.01)
-    monkeypatch.setattr(bot.record, "PRUNE_EVERY", 0.1)
+    monkeypatch.setattr(bot.community.record, "PRUNE_EVERY", 0.1)
     h = await verbatim(db_retention_days=90)  # the default, said here
     store = RecordStore(h.settings.db)
     old = store.add_question(

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from bot.gaps import cluster, gaps, per_day, stats
-from bot.record import DAY, QuestionRow
+from bot.community.gaps import cluster, gaps, per_day, stats
+from bot.community.record import DAY, QuestionRow
 from tests.conftest import HashingEmbedder
 
 NOW = 1_790_000_000.0

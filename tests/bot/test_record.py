@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.record import DAY, MIGRATIONS, RecordStore
+from bot.community.record import DAY, MIGRATIONS, RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

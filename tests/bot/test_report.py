@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bot import cli
-from bot.record import DAY, RecordStore
-from bot.report import COLOURS
+from bot.community.record import DAY, RecordStore
+from bot.community.report import COLOURS
 from tests.conftest import HashingEmbedder
 
 BREAD = ["How do I bake banana bread?", "how to bake banana bread", "Banana bread: how do I bake it?"]

@@ -15,7 +15,7 @@ import discord
 import pytest
 
 from bot.client import VerbatimBot, make_bot
-from bot.record import Record
+from bot.community.record import Record
 from bot.render import unescape
 from bot.service import AnswerService
 from bot.settings import Settings

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from bot.record import QuestionRow
+from bot.community.record import QuestionRow
 
 #: Cosine similarity above which two questions are one topic. Measured on the packaged model:
 #: rephrasings of one question score 0.6-0.9, different questions on one subject 0.3-0.55.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.gaps import Gap, Stats, gaps, per_day, stats, when
-from bot.record import DAY, QuestionRow
+from bot.community.gaps import Gap, Stats, gaps, per_day, stats, when
+from bot.community.record import DAY, QuestionRow
 
 TOP_GAPS_CHARTED = 10
 GAPS_LISTED = 50

@@ -1,0 +1,1 @@
+"""The community record: questions asked in a server -> stored rows, gaps and reports."""
