@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from bot.discord.render import answer_embed, embed_as_text, search_embed, source_embed, sources_embed
 from bot.errors import describe, report_failure
-from bot.render import answer_embed, embed_as_text, search_embed, source_embed, sources_embed
 from bot.service import AnswerService
 from bot.settings import Settings
 

@@ -470,13 +470,13 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
     check_writable(settings.index_dir)
     from bot.chat import chat
-    from bot.runner import make_service
+    from bot.discord.runner import make_service
 
     return asyncio.run(chat(settings, make_service(settings)))
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runner import run_bot
+    from bot.discord.runner import run_bot
 
     for folder in (settings.index_dir, settings.db.parent, settings.health_file.parent):
         check_writable(folder)

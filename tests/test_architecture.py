@@ -67,10 +67,16 @@ def test_bot_modules_import_each_other_without_cycles():
         visit(module, [])
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "bot" / "discord" / "cogs").glob("*.py")), ids=lambda p: p.name)
+def test_cogs_never_import_other_cogs(path):
+    """Shared helpers live in bot/discord/checks.py or another non-cog module, not in a cog."""
+    assert not {m for m in _bot_imports(path) if m.startswith("bot.discord.cogs")}
+
+
 DISCORD_LIMITS = {25, 100, 256, 1024, 2000, 2048, 4096, 6000}
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "bot" / "cogs").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "bot" / "discord" / "cogs").glob("*.py")), ids=lambda p: p.name)
 def test_discord_limits_are_named_in_render_not_typed_in_cogs(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     literals = [
@@ -78,7 +84,7 @@ def test_discord_limits_are_named_in_render_not_typed_in_cogs(path):
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and type(node.value) is int and node.value in DISCORD_LIMITS
     ]
-    assert literals == [], f"{path.name}: use the names in bot/render.py for {literals}"
+    assert literals == [], f"{path.name}: use the names in bot/discord/render.py for {literals}"
 
 
 def test_only_open_index_loads_an_index_in_bot():

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest_asyncio
 
-from bot.client import VerbatimBot
 from bot.community.record import Record
-from bot.render import unescape
+from bot.discord.client import VerbatimBot
+from bot.discord.render import unescape
 from bot.service import AnswerService
 from bot.settings import Settings
 from tests.conftest import SEED, HashingEmbedder
@@ -201,7 +201,7 @@ async def verbatim(
             settings = make_settings(tmp_path, fake_discord, **overrides)
             if write:
                 write_docs(settings.docs_dir)
-            # As `verbatim run` makes them (bot/runner.py), but with the fake embedder.
+            # As `verbatim run` makes them (bot/discord/runner.py), but with the fake embedder.
             service = AnswerService(
                 settings.engine_config(), embedder or HashingEmbedder(), writer=settings.index_writer
             )

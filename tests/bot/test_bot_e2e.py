@@ -18,7 +18,7 @@ import discord
 import pytest
 
 from bot.chat import reply_to
-from bot.render import unescape
+from bot.discord.render import unescape
 from index import InvalidQuestionError
 from tests.audit import files_opened
 from tests.bot.conftest import (

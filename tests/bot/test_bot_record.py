@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import bot.client
 import bot.community.record
-from bot.cogs.ask import ONLY_THE_ASKER
+import bot.discord.client
 from bot.community.record import DAY, RecordStore
-from bot.render import unescape
+from bot.discord.cogs.ask import ONLY_THE_ASKER
+from bot.discord.render import unescape
 from tests.bot.conftest import (
     CHANNEL_MESSAGES,
     WEBHOOK,
@@ -300,7 +300,7 @@ async def test_a_bot_that_stays_up_deletes_old_questions_without_being_asked_any
 ) -> None:
     """Retention is not only applied at start or when a question comes: a day with no question
     (here a tenth of a second, checked every hundredth) still deletes what is too old."""
-    monkeypatch.setattr(bot.client, "RETENTION_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(bot.discord.client, "RETENTION_CHECK_SECONDS", 0.01)
     monkeypatch.setattr(bot.community.record, "PRUNE_EVERY", 0.1)
     h = await verbatim(db_retention_days=90)  # the default, said here
     store = RecordStore(h.settings.db)

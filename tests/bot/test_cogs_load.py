@@ -7,8 +7,8 @@ from pathlib import Path
 
 from discord import app_commands
 
-from bot.client import COGS, VerbatimBot
 from bot.community.record import Record
+from bot.discord.client import COGS, VerbatimBot
 from bot.service import AnswerService
 from bot.settings import Settings
 from tests.bot.conftest import ping_problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from bot.render import unescape
+from bot.discord.render import unescape
 from index import update_index
 from tests.bot.conftest import StartBot, embed_of, is_ephemeral, make_settings, message_body, quotes_in
 from tests.conftest import HashingEmbedder

@@ -17,7 +17,7 @@ import types
 import discord.webhook.async_
 import pytest
 
-from bot import client, runner
+from bot.discord import client, runner
 from bot.service import AnswerService
 from tests.bot.conftest import (
     CALLBACK,
@@ -263,7 +263,7 @@ async def test_run_bot_never_logs_the_token(fake_discord, discord_errors, tmp_pa
 
     assert fake.gateway.identify_count >= 1  # the token was used...
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records)
-    assert {"bot.client", "discord.http", "discord.gateway"} <= {r.name for r in caplog.records}
+    assert {"bot.discord.client", "discord.http", "discord.gateway"} <= {r.name for r in caplog.records}
     assert FAKE_TOKEN not in logged  # ...and never logged
     assert discord_errors == []
 

@@ -1,4 +1,4 @@
-"""bot/render.py on its own: Discord's limits, verbatim quotes, and escaping."""
+"""bot/discord/render.py on its own: Discord's limits, verbatim quotes, and escaping."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import discord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.render import (
+from bot.discord.render import (
     EMBED_DESCRIPTION_LIMIT,
     EMBED_FIELD_LIMIT,
     EMBED_TITLE_LIMIT,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.render import unescape
+from bot.discord.render import unescape
 from tests.bot.conftest import embed_of, quotes_in
 from tests.conftest import SEED
 from tests.fakediscord import FakeDiscord

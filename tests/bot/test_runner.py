@@ -1,10 +1,10 @@
-"""bot/runner.py and bot/logs.py pieces that keep an unattended bot quiet and patient."""
+"""bot/discord/runner.py and bot/logs.py pieces that keep an unattended bot quiet and patient."""
 
 import logging
 import random
 
+from bot.discord.runner import RETRY_MAX_SECONDS, retry_delay
 from bot.logs import KeyValueFormatter, OneLineReconnects
-from bot.runner import RETRY_MAX_SECONDS, retry_delay
 
 
 def test_retry_delays_double_up_to_a_cap_with_jitter():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.client import VerbatimBot
 from bot.community.record import Record, RecordStore
+from bot.discord.client import VerbatimBot
 from bot.server_config import AUTO_ANSWER, PRIVATE, THREADS, Defaults, ServerConfigs
 from bot.service import AnswerService
 from bot.settings import Settings

@@ -14,9 +14,9 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.client import VerbatimBot, make_bot
 from bot.community.record import Record
-from bot.render import unescape
+from bot.discord.client import VerbatimBot, make_bot
+from bot.discord.render import unescape
 from bot.service import AnswerService
 from bot.settings import Settings
 from tests.bot.conftest import embed_of, quotes_in

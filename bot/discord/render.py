@@ -15,7 +15,7 @@ import discord
 
 from bot.citation import citation
 from bot.errors import NOT_IN_DOCUMENTS, NOT_SURE, NOT_SURE_DETAIL
-from index import Answer, DocumentInfo, Passage, split_sentences
+from index import Answer, BuildReport, DocumentInfo, Passage, split_sentences
 
 # Discord's limits (https://discord.com/developers/docs/resources/message).
 MESSAGE_LIMIT = 2000
@@ -201,3 +201,22 @@ def embed_as_text(embed: discord.Embed) -> str:
     if embed.footer and embed.footer.text:
         parts.append(f"-- {embed.footer.text}")
     return "\n\n".join(parts)
+
+
+def report_text(report: BuildReport, seconds: float) -> str:
+    lines = [f"**Reindex done** in {seconds:.1f} s: {report.chunks} chunks."]
+    lines += [f"Synced {escape(line)}" for line in report.fetches]
+    lines += [f"**Fetch failed**: {escape(line)}" for line in report.failed_fetches]
+    for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
+        if names:
+            shown = ", ".join(escape(n) for n in names[:10]) + (
+                f" and {len(names) - 10} more" if len(names) > 10 else ""
+            )
+            lines.append(f"{label} ({len(names)}): {shown}")
+    lines.append(f"Unchanged: {len(report.unchanged)}")
+    if report.skipped:
+        lines.append(
+            f"Skipped ({len(report.skipped)}): "
+            + "; ".join(f"{escape(s.path)} ({escape(s.reason)})" for s in report.skipped[:5])
+        )
+    return shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)

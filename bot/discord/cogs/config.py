@@ -13,12 +13,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.admin import moderators_only
-from bot.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, shorten
+from bot.discord.checks import moderators_only
+from bot.discord.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, shorten
 from bot.server_config import AUTO_ANSWER, LOG_CHANNEL, MODERATOR_ROLES, PRIVATE, THREADS
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 

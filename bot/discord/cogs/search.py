@@ -8,12 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import report_error
-from bot.render import NO_PINGS, search_embed
+from bot.discord.client import report_error
+from bot.discord.render import NO_PINGS, search_embed
 from index import Passage
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 RESULTS = 15
 PER_PAGE = 3

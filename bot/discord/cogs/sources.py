@@ -9,8 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.fuzzy import closest_documents
-from bot.render import (
+from bot.discord.render import (
     CHOICE_NAME_LIMIT,
     CHOICES_MAX,
     EMBED_FIELD_LIMIT,
@@ -20,12 +19,13 @@ from bot.render import (
     source_embed,
     sources_embed,
 )
+from bot.fuzzy import closest_documents
 from bot.source_status import status_detail
 from index import DocumentNotFoundError
 from index.sources.sync import source_statuses
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 
 class SourcesCog(commands.Cog):

@@ -15,9 +15,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.community.record import Record, RecordStore
+from bot.discord.render import NO_PINGS
 from bot.errors import describe, report_failure
 from bot.health import Health
-from bot.render import NO_PINGS
 from bot.server_config import Defaults, ServerConfigs
 from bot.service import AnswerService
 from bot.settings import Settings
@@ -29,14 +29,14 @@ log = logging.getLogger(__name__)
 RETENTION_CHECK_SECONDS = 3600.0
 
 COGS = (
-    "bot.cogs.ask",
-    "bot.cogs.search",
-    "bot.cogs.sources",
-    "bot.cogs.admin",
-    "bot.cogs.insights",
-    "bot.cogs.config",
-    "bot.cogs.docs",
-    "bot.cogs.freshness",
+    "bot.discord.cogs.ask",
+    "bot.discord.cogs.search",
+    "bot.discord.cogs.sources",
+    "bot.discord.cogs.admin",
+    "bot.discord.cogs.insights",
+    "bot.discord.cogs.config",
+    "bot.discord.cogs.docs",
+    "bot.discord.cogs.freshness",
 )
 
 

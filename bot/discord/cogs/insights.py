@@ -10,13 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.admin import moderators_only
 from bot.community.gaps import Gap, Stats, gap_questions, stats, topics, when
 from bot.community.record import DAY, RecordStore
-from bot.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
+from bot.discord.checks import moderators_only
+from bot.discord.render import EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 GAPS_SHOWN = 15
 QUESTION_SHOWN_CHARS = 150

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.cogs.admin import report_text
+from bot.discord.render import MESSAGE_LIMIT, NO_PINGS, escape, report_text, shorten
 from bot.errors import report_failure
-from bot.render import MESSAGE_LIMIT, NO_PINGS, escape, shorten
 from index.sources import SourceSpec
 from index.sources.sync import last_sync, sync_age_seconds
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 

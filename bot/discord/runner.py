@@ -25,7 +25,7 @@ from bot.service import AnswerService
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def run_bot(settings: Settings) -> None:
     import discord.http
     import yarl
 
-    from bot.client import make_bot
+    from bot.discord.client import make_bot
 
     if settings.discord_api_base:
         discord.http.Route.BASE = settings.discord_api_base.rstrip("/")

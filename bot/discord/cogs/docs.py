@@ -10,12 +10,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.admin import moderators_only, report_text
-from bot.render import CHOICE_NAME_LIMIT, CHOICES_MAX, EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
+from bot.discord.checks import moderators_only
+from bot.discord.render import (
+    CHOICE_NAME_LIMIT,
+    CHOICES_MAX,
+    EMBED_DESCRIPTION_LIMIT,
+    NO_PINGS,
+    escape,
+    report_text,
+    shorten,
+)
 from index.sources.uploads import UPLOADS, check_upload, list_uploads, remove_upload, store_upload
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 

@@ -10,58 +10,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.checks import moderators_only
+from bot.discord.render import CHOICES_MAX, NO_PINGS, report_text
 from bot.errors import report_failure
-from bot.render import CHOICES_MAX, EMBED_DESCRIPTION_LIMIT, NO_PINGS, escape, shorten
 from bot.service import ReindexProgress
-from index import BuildReport
 from index.sources.sync import check_source_name
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EDIT_SECONDS = 2.0  # edits of the progress message, well inside rate limits
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    """Manage Server, or one of the configured moderator roles. Checked in code as well
-    as by default permissions, which a server can override."""
-    user = interaction.user
-    if not isinstance(user, discord.Member):
-        return False
-    if user.guild_permissions.manage_guild:
-        return True
-    allowed = interaction.client.configs.moderator_roles(interaction.guild_id)  # type: ignore[attr-defined]
-    return any(role.id in allowed for role in user.roles)
-
-
-def moderators_only():  # type: ignore[no-untyped-def]
-    def predicate(interaction: discord.Interaction) -> bool:
-        if not is_moderator(interaction):
-            raise app_commands.CheckFailure("Only moderators can do that.")
-        return True
-
-    return app_commands.check(predicate)
-
-
-def report_text(report: BuildReport, seconds: float) -> str:
-    lines = [f"**Reindex done** in {seconds:.1f} s: {report.chunks} chunks."]
-    lines += [f"Synced {escape(line)}" for line in report.fetches]
-    lines += [f"**Fetch failed**: {escape(line)}" for line in report.failed_fetches]
-    for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
-        if names:
-            shown = ", ".join(escape(n) for n in names[:10]) + (
-                f" and {len(names) - 10} more" if len(names) > 10 else ""
-            )
-            lines.append(f"{label} ({len(names)}): {shown}")
-    lines.append(f"Unchanged: {len(report.unchanged)}")
-    if report.skipped:
-        lines.append(
-            f"Skipped ({len(report.skipped)}): "
-            + "; ".join(f"{escape(s.path)} ({escape(s.reason)})" for s in report.skipped[:5])
-        )
-    return shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)
 
 
 def progress_text(progress: ReindexProgress | None) -> str:

@@ -14,12 +14,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.citation import citation
-from bot.client import report_error, spawn_extra
-from bot.cogs.admin import is_moderator
 from bot.community.record import Kind, Via
-from bot.cooldown import UserCooldown
-from bot.errors import report_failure
-from bot.render import (
+from bot.discord.checks import is_moderator
+from bot.discord.client import report_error, spawn_extra
+from bot.discord.cooldown import UserCooldown
+from bot.discord.render import (
     EMBED_TITLE_LIMIT,
     NO_PINGS,
     THREAD_NAME_LIMIT,
@@ -28,10 +27,11 @@ from bot.render import (
     quotes_description,
     shorten,
 )
+from bot.errors import report_failure
 from index import Answer, SectionRef
 
 if TYPE_CHECKING:
-    from bot.client import VerbatimBot
+    from bot.discord.client import VerbatimBot
 
 log = logging.getLogger(__name__)
 

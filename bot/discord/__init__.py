@@ -1,0 +1,1 @@
+"""The Discord adapter: gateway events and slash commands -> answers as Discord messages."""
