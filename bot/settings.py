@@ -353,7 +353,7 @@ class Settings(BaseSettings):
         return self.model_cache_dir or default_cache_dir()
 
 
-# The settings a command-line option can give instead (bot.cli).
+# The settings a command-line option can give instead (bot.cli.commands).
 _OPTIONS = {"docs_dir": "--docs", "index_dir": "--index-dir"}
 
 

@@ -62,12 +62,12 @@ def simulate_read_only(folder: Path) -> None:
 
 def main() -> int:
     folder, *argv = sys.argv[1:]
-    import bot.cli
+    import bot.cli.commands
     from tests.conftest import HashingEmbedder
 
-    bot.cli.make_embedder = lambda settings: HashingEmbedder()  # type: ignore[assignment,return-value]
+    bot.cli.commands.make_embedder = lambda settings: HashingEmbedder()  # type: ignore[assignment,return-value]
     simulate_read_only(Path(folder))
-    return bot.cli.main(argv)
+    return bot.cli.commands.main(argv)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ def test_entry_command_is_a_real_console_script_and_subcommand():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert cmd[0] in scripts
     module, _, function = scripts[cmd[0]].partition(":")
-    assert (REPO / (module.replace(".", "/") + ".py")).exists()
-    from bot.cli import _parser
+    path = REPO / module.replace(".", "/")
+    assert path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+    from bot.cli.commands import _parser
 
     assert _parser().parse_args(cmd[1:]).command == "run"
 
@@ -107,7 +108,7 @@ def test_the_health_check_is_verbatim_health_reading_the_volume():
     env = runtime_env()
     assert "VERBATIM_HEALTH_FILE=/data/" in env and "VERBATIM_FEEDBACK_FILE=/data/" in env
     assert "VERBATIM_DB=/data/" in env  # the record lives on the volume, not in the image
-    from bot.cli import _parser
+    from bot.cli.commands import _parser
 
     assert _parser().parse_args(["health"]).command == "health"
 

@@ -61,7 +61,7 @@ def test_the_documented_question_format_is_the_one_eval_reads(tmp_path):
 
 
 def test_every_command_of_the_cli_is_in_the_readme():
-    from bot.cli import _parser
+    from bot.cli.commands import _parser
 
     subparsers = next(a for a in _parser()._actions if a.dest == "command")
     for name in subparsers.choices:
@@ -122,10 +122,10 @@ def fresh_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_command_line_errors_shown_are_what_it_prints(fresh_clone, monkeypatch, capsys):
-    import bot.cli
+    import bot.cli.commands
     from tests.conftest import HashingEmbedder
 
-    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: HashingEmbedder())  # none is reached
+    monkeypatch.setattr(bot.cli.commands, "make_embedder", lambda settings: HashingEmbedder())  # none is reached
     steps = transcript(text_block("$ VERBATIM_TOP_K=abc"))
     assert len(steps) >= 3
     for command, shown in steps:

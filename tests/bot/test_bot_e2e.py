@@ -17,7 +17,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.chat import reply_to
+from bot.cli.chat import reply_to
 from bot.discord.render import unescape
 from index import InvalidQuestionError
 from tests.audit import files_opened

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bot.cli
+import bot.cli.commands
 from bot.cli import main
 from tests.conftest import REPO, SEED, HashingEmbedder
 
@@ -29,7 +29,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("VERBATIM_"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: HashingEmbedder())
+    monkeypatch.setattr(bot.cli.commands, "make_embedder", lambda settings: HashingEmbedder())
     return tmp_path
 
 
@@ -144,7 +144,7 @@ def test_an_index_run_stopped_by_sigterm_says_so_exits_143_and_the_previous_inde
     live = (index / "CURRENT").read_text()
     (workdir / "docs" / "llamas.md").write_text("# Llamas\n\nLlamas hum when they are curious.\n", encoding="utf-8")
     capsys.readouterr()
-    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: StoppedWhileEmbedding())
+    monkeypatch.setattr(bot.cli.commands, "make_embedder", lambda settings: StoppedWhileEmbedding())
     assert main(["index"]) == 143
     out, err = capsys.readouterr()
     assert out == ""
@@ -154,7 +154,7 @@ def test_an_index_run_stopped_by_sigterm_says_so_exits_143_and_the_previous_inde
     )
     assert (index / "CURRENT").read_text() == live
     assert not list((index / "builds").glob("*.partial"))
-    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: HashingEmbedder())
+    monkeypatch.setattr(bot.cli.commands, "make_embedder", lambda settings: HashingEmbedder())
     assert main(["search", "--json", "llamas hum"]) == 0  # read only: the old build answers
     assert "llamas.md" not in capsys.readouterr().out
 
@@ -162,7 +162,7 @@ def test_an_index_run_stopped_by_sigterm_says_so_exits_143_and_the_previous_inde
 def test_a_first_index_stopped_by_sigterm_says_no_index_was_written(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.cli, "make_embedder", lambda settings: StoppedWhileEmbedding())
+    monkeypatch.setattr(bot.cli.commands, "make_embedder", lambda settings: StoppedWhileEmbedding())
     assert main(["index"]) == 143
     assert capsys.readouterr().err == f"stopped (SIGTERM): no index was written in {Path('.verbatim/index')}.\n"
     assert not (workdir / ".verbatim" / "index" / "CURRENT").exists()
@@ -196,9 +196,9 @@ def test_search_json_and_ask_json_print_one_shape(workdir: Path, capsys: pytest.
 def test_eval_uses_the_documents_folder_ask_remembers(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.eval_report
+    import bot.cli.eval_report
 
-    monkeypatch.setattr(bot.eval_report, "make_embedder", lambda settings: HashingEmbedder())
+    monkeypatch.setattr(bot.cli.eval_report, "make_embedder", lambda settings: HashingEmbedder())
     (workdir / "docs").rename(workdir / "handbook")
     assert main(["index", "handbook"]) == 0
     questions = workdir / "questions.jsonl"

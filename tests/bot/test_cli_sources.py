@@ -23,7 +23,7 @@ def workdir(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("VERBATIM_"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr("bot.cli.make_embedder", lambda settings: HashingEmbedder())
+    monkeypatch.setattr("bot.cli.commands.make_embedder", lambda settings: HashingEmbedder())
     monkeypatch.setenv("VERBATIM_LEARNED_RANKING", "false")
     return tmp_path
 

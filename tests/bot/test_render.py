@@ -169,8 +169,8 @@ def test_the_answer_shows_as_many_passages_as_the_engine_chose() -> None:
 
 
 def test_discord_and_the_terminal_say_not_in_the_documents_alike() -> None:
+    from bot.cli.terminal import render_answer
     from bot.errors import NOT_IN_DOCUMENTS
-    from bot.terminal import render_answer
 
     answer = Answer("q", (), True)
     assert render_answer(answer).startswith(NOT_IN_DOCUMENTS)
@@ -179,7 +179,7 @@ def test_discord_and_the_terminal_say_not_in_the_documents_alike() -> None:
 
 def test_html_citations_say_their_lines_count_the_extracted_text() -> None:
     """An HTML document's line 5 is the fifth line of its visible text, not of the file."""
-    from bot.terminal import quote_block
+    from bot.cli.terminal import quote_block
 
     page = passage("Llamas hum.", document="guide/page.html")
     shown = [quote_block(page), answer_embed(Answer("q", (page,), False)).embed.description or ""]

@@ -11,7 +11,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from bot import cli
+from bot.cli import commands as cli
 from bot.community.record import DAY, RecordStore
 from bot.community.report import COLOURS
 from tests.conftest import HashingEmbedder

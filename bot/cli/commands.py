@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from bot.cli.progress import build_progress
+from bot.cli.terminal import answer_json, quote_block, render_answer, render_build_report, search_json
 from bot.engine_factory import BuildPolicy, make_embedder, open_index
 from bot.errors import can_write, check_writable, report_failure
 from bot.logs import configure_logging
-from bot.progress import build_progress
 from bot.settings import Settings, load_settings, unknown_settings
 from bot.source_status import status_text
-from bot.terminal import answer_json, quote_block, render_answer, render_build_report, search_json
 from index import RETRIEVERS, Engine, VerbatimError, clean_question, update_index
 from index.build import FOLDER_SOURCE
 from index.config import TOP_K_MAX
@@ -460,7 +460,7 @@ def _model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.eval_report import run_eval
+    from bot.cli.eval_report import run_eval
 
     return run_eval(args, settings)
 
@@ -469,7 +469,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     check_writable(settings.index_dir)
-    from bot.chat import chat
+    from bot.cli.chat import chat
     from bot.discord.runner import make_service
 
     return asyncio.run(chat(settings, make_service(settings)))

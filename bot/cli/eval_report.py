@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from bot.cli.progress import build_progress
 from bot.engine_factory import make_embedder, open_index
-from bot.progress import build_progress
 from bot.settings import Settings
 from index import RETRIEVERS
 from index.errors import NoDocumentsError
