@@ -170,7 +170,7 @@ def corpus_chunks(root: Path = DEBIAN, *, limit: int | None = None):  # type: ig
     import pickle
 
     from index.build import chunking_manifest
-    from index.chunking import ChunkingParams
+    from index.ingest import ChunkingParams
     from index.loading import load_chunks
     from index.types import SkippedFile
 

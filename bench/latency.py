@@ -68,7 +68,7 @@ def corpus_of(size: int, chunks, titles):  # type: ignore[no-untyped-def]
 
 def write_index(root: Path, chunks, titles, vectors: np.ndarray, model: str, kind: str | None) -> None:  # type: ignore[no-untyped-def]
     from index.build import chunking_manifest, write_build
-    from index.chunking import ChunkingParams
+    from index.ingest import ChunkingParams
     from index.store import DocumentRecord, IndexDirectory
 
     counts: dict[str, int] = {}

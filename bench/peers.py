@@ -73,7 +73,7 @@ _CHILD_LIBS = ("torch", "sentence-transformers", "transformers", "optimum-onnx",
 
 def squad_chunks():  # type: ignore[no-untyped-def]
     from index.build import embedding_input
-    from index.chunking import ChunkingParams
+    from index.ingest import ChunkingParams
     from index.loading import load_chunks
     from index.types import SkippedFile
 

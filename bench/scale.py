@@ -252,7 +252,7 @@ def _stage_timers() -> Iterator[dict[str, float]]:
 
 def measure(size: int, scratch: Path, args: argparse.Namespace, seed: np.ndarray, embedder) -> dict:  # type: ignore[no-untyped-def]
     from index.build import FOLDER_SOURCE, chunking_manifest, write_build
-    from index.chunking import ChunkingParams
+    from index.ingest import ChunkingParams
     from index.store import IndexDirectory
 
     docs, index_dir = scratch / "docs", scratch / "index"

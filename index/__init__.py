@@ -11,9 +11,7 @@ A library with no knowledge of Discord. Typical use::
 """
 
 from index.build import build_index
-from index.chunking import ChunkingParams, chunk_document
 from index.config import DEFAULT_THRESHOLD, EngineConfig
-from index.documents import Document, load_documents, parse_document
 from index.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from index.engine import Engine, Judged, clean_question
 from index.errors import (
@@ -27,8 +25,10 @@ from index.errors import (
     ReindexInProgressError,
     VerbatimError,
 )
+from index.ingest.chunking import ChunkingParams, chunk_document
+from index.ingest.documents import Document, load_documents, parse_document
+from index.ingest.sentences import split_sentences
 from index.onnx_embedding import OnnxEmbedder, make_embedder
-from index.sentences import split_sentences
 from index.sources.sync import update_index
 from index.types import (
     OUTCOMES,

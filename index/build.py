@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from index.chunk_store import ChunkTable
-from index.chunking import ChunkingParams
 from index.config import EngineConfig
-from index.documents import Candidate, DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.embedding import Embedder, embed_with_sentences
 from index.errors import IndexMismatchError, NoDocumentsError, VerbatimError
+from index.ingest.chunking import ChunkingParams
+from index.ingest.documents import Candidate, DocumentRoot, DocumentSkipped, discover_roots, parse_document, read_bytes
 from index.loading import chunks_of
 from index.store import (
     FORMAT_VERSION,

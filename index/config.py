@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from index.chunking import ChunkingParams
-from index.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from index.embedding import DEFAULT_MODEL
+from index.ingest.chunking import ChunkingParams
+from index.ingest.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from index.sources.spec import SourceSpec
 from index.types import Retriever
 

@@ -12,7 +12,7 @@ from index.chunk_store import ChunkTable
 from index.config import EngineConfig
 from index.embedding import Embedder
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidQuestionError
-from index.lines import LineIndex
+from index.ingest.lines import LineIndex
 from index.links import document_link, passage_link
 from index.ranker import MODELS_DIR, Ranker
 from index.reader import Reader

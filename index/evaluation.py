@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.documents import parse_document
 from index.engine import Engine, decide
 from index.errors import VerbatimError
+from index.ingest.documents import parse_document
 from index.types import Passage, Retriever
 
 RANKS = (1, 3, 5)

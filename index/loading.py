@@ -10,8 +10,8 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from index.chunking import ChunkingParams, chunk_document
-from index.documents import DEFAULT_MAX_DOCUMENT_BYTES, Document, DocumentSkipped, load_documents
+from index.ingest.chunking import ChunkingParams, chunk_document
+from index.ingest.documents import DEFAULT_MAX_DOCUMENT_BYTES, Document, DocumentSkipped, load_documents
 from index.lexical import with_sentence_tokens
 from index.types import Chunk, SkippedFile
 

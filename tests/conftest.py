@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from index import EngineConfig
-from index.chunking import ChunkingParams
+from index.ingest import ChunkingParams
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

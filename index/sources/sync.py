@@ -21,9 +21,9 @@ from typing import Any
 
 from index.build import FOLDER_SOURCE, Progress, build_index
 from index.config import EngineConfig
-from index.documents import DocumentRoot, DocumentSkipped, discover_roots, read_bytes
 from index.embedding import Embedder
 from index.errors import NoDocumentsError, SourceSyncError, VerbatimError
+from index.ingest.documents import DocumentRoot, DocumentSkipped, discover_roots, read_bytes
 from index.sources.git import checkout_commit, sync_git
 from index.sources.spec import SourceSpec
 from index.sources.uploads import UPLOADS, list_uploads, uploads_folder

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.config import EngineConfig
-from index.documents import SUPPORTED_SUFFIXES
 from index.errors import VerbatimError
+from index.ingest.documents import SUPPORTED_SUFFIXES
 from index.units import MB, size_text
 
 UPLOADS = "uploads"

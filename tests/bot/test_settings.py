@@ -232,8 +232,7 @@ def test_not_found_above_not_sure_is_refused(monkeypatch):
 
 def test_a_size_setting_is_shown_as_set_in_every_message(monkeypatch, tmp_path):
     """One convention: a 20 MB setting is 20 MB in the skip reason and the upload refusal."""
-    from index.documents import Candidate, read_bytes
-    from index.formats import DocumentSkipped
+    from index.ingest import Candidate, DocumentSkipped, read_bytes
     from index.sources.uploads import UploadError, check_upload
 
     monkeypatch.setenv("VERBATIM_MAX_DOCUMENT_MB", "20")

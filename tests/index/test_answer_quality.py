@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from index import Engine, build_index
-from index.chunking import ChunkingParams, chunk_document
-from index.documents import parse_document
 from index.engine import decide
+from index.ingest import ChunkingParams, chunk_document, parse_document
 from index.quotes import is_lead_in, quote_windows
 from index.ranker import Ranker
 from index.store import IndexDirectory, read_chunks, read_sentence_vectors, sentence_offsets

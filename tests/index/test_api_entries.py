@@ -8,8 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from index import Engine, build_index
-from index.chunking import ChunkingParams, chunk_document
-from index.documents import parse_document
+from index.ingest import ChunkingParams, chunk_document, parse_document
 from index.links import passage_link
 from index.quotes import quote_windows
 

@@ -10,8 +10,8 @@ import pytest
 
 from index import CorruptIndexError, Engine, build_index
 from index.chunk_store import ChunkTable, bm25_tokens
-from index.documents import parse_document
 from index.features import sentence_signals
+from index.ingest import parse_document
 from index.lexical import chunk_tokens
 from index.store import (
     IndexDirectory,

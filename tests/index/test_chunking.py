@@ -1,8 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunking import ChunkingParams, chunk_document
-from index.documents import parse_document
+from index.ingest import ChunkingParams, chunk_document, parse_document
 
 WORDS = st.sampled_from(
     ["the", "U.S.", "Dr.", "llama", "$3.5", "billion", "e.g.", "café", "naïve", "😀", "data", "“quoted”", "x"]

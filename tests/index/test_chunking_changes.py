@@ -10,8 +10,8 @@ import pytest
 
 import index.build as build
 from index import build_index
-from index.chunking import ChunkingParams
 from index.config import EngineConfig
+from index.ingest import ChunkingParams
 from index.store import IndexDirectory, read_chunks
 
 

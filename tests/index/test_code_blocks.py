@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from index import Engine, build_index
-from index.chunking import ChunkingParams, chunk_document
-from index.documents import parse_document
+from index.ingest import ChunkingParams, chunk_document, parse_document
 
 MARKDOWN = (
     "# Paths\n\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from index import Engine, EngineConfig, build_index
-from index.chunking import ChunkingParams
+from index.ingest import ChunkingParams
 from index.store import IndexDirectory
 from tests.conftest import REPO, HashingEmbedder
 
@@ -30,7 +30,7 @@ sys.path.insert(0, {repo!r})
 from pathlib import Path
 from tests.conftest import HashingEmbedder
 from index import EngineConfig, build_index
-from index.chunking import ChunkingParams
+from index.ingest import ChunkingParams
 
 class Slow(HashingEmbedder):
     def embed_documents(self, texts, *, batch_size=32):
@@ -55,7 +55,7 @@ from index.lexical import LexicalIndex
 from index.store import IndexDirectory
 from tests.conftest import HashingEmbedder
 from index import EngineConfig, build_index
-from index.chunking import ChunkingParams
+from index.ingest import ChunkingParams
 
 owner, attribute, when = {{
     "chunks written": (index.build, "write_chunks", "after"),

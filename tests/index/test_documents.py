@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from index.documents import DocumentSkipped, load_documents, parse_document
+from index.ingest import DocumentSkipped, load_documents, parse_document
 from index.types import SkippedFile
 from tests.pdf import make_pdf
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from index import Engine, EngineConfig, build_index
-from index.chunking import ChunkingParams
+from index.ingest import ChunkingParams
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from index.documents import parse_document
-from index.html_text import parse_html
+from index.ingest import parse_document, parse_html
 from tests.conftest import in_ci, shared_data
 
 PAGES = Path(__file__).parent / "pages"

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.sentences import split_sentences
+from index.ingest import split_sentences
 from tests.conftest import SEED
 
 

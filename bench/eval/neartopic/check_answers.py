@@ -2,7 +2,7 @@
 
 Usage: python bench/eval/neartopic/check_answers.py QUESTIONS.jsonl DOCS_DIR
 
-Each page is read with the engine's own reader (``index.documents.parse_document``), so
+Each page is read with the engine's own reader (``index.ingest.documents.parse_document``), so
 an answer counts only if a quote could contain it. A question with a ``docs`` list must
 be answered on one of those pages; one without, on any page. Prints the counts and the
 answers that are missing; exits 1 if any answer is missing.
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from index.documents import parse_document
+from index.ingest import parse_document
 
 
 def read_pages(docs: Path) -> dict[str, str]:

@@ -31,7 +31,7 @@ def test_kill_9_during_a_sync_leaves_the_previous_index_answering(tmp_path, conf
             import sys
             sys.path.insert(0, {str(REPO)!r})
             from index.config import EngineConfig
-            from index.chunking import ChunkingParams
+            from index.ingest import ChunkingParams
             from index.sources.spec import SourceSpec
             from index.sources.sync import sync_sources
             from tests.conftest import HashingEmbedder

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from index import Engine, build_index
-from index.documents import DocumentRoot
 from index.errors import SourceSyncError
+from index.ingest import DocumentRoot
 from index.sources.spec import SourceSpec
 from index.sources.sync import source_statuses, sync_sources, update_index
 from index.sources.web import USER_AGENT, page_file, read_state, sync_web

@@ -12,9 +12,9 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from index.documents import Document
-from index.lines import LineIndex
-from index.sentences import split_sentences
+from index.ingest.documents import Document
+from index.ingest.lines import LineIndex
+from index.ingest.sentences import split_sentences
 from index.types import Chunk, Heading
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.formats import ParsedText
+from index.ingest.formats import ParsedText
 from index.types import Heading
 
 _INVISIBLE = frozenset(

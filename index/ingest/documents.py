@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import formats
-from index.formats import DocumentSkipped, ParsedText
-from index.html_text import parse_html
+from index.ingest import formats
+from index.ingest.formats import DocumentSkipped, ParsedText
+from index.ingest.html_text import parse_html
 from index.types import Heading, SkippedFile
 from index.units import MB, size_text
 

@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from index.lines import LineIndex
+from index.ingest.lines import LineIndex
 from index.types import Heading
 
 log = logging.getLogger(__name__)
